@@ -1,0 +1,61 @@
+// Package telemetry holds the Reading that flows from sensors through the
+// buffer to the broker, its compact on-disk encoding, and its wire (JSON)
+// encodings as DESIGN.md's wire contract fixes them.
+package telemetry
+
+import "time"
+
+// ClockState says how far the reading's timestamp can be trusted.
+type ClockState uint8
+
+const (
+	// ClockSynced: the system clock was synchronized when the sample was taken.
+	ClockSynced ClockState = iota
+	// ClockUnsynced: the system clock was not synchronized (a Pi with no RTC
+	// before NTP); the timestamp may be far off.
+	ClockUnsynced
+	// ClockCorrected: taken unsynced, re-stamped from the monotonic clock
+	// after the system clock synced.
+	ClockCorrected
+)
+
+// String is the wire form of the state ("" for synced, which is not sent).
+func (c ClockState) String() string {
+	switch c {
+	case ClockUnsynced:
+		return "unsynced"
+	case ClockCorrected:
+		return "corrected"
+	}
+	return ""
+}
+
+// Reading is one sample of one sensor.
+type Reading struct {
+	Sensor string
+	// Time is the system (wall) clock at sample time.
+	Time time.Time
+	// Clock tells whether Time came from a synchronized clock.
+	Clock ClockState
+	// Boot identifies the boot the reading was taken in, and Mono is the
+	// boot-time clock (monotonic, counts suspend) at sample time: together
+	// they let a reading taken with an unsynced clock be re-stamped later in
+	// the same boot.
+	Boot uint64
+	Mono time.Duration
+	// Values maps quantity names (temperature, humidity, ...) to numbers in
+	// the wire contract's units.
+	Values map[string]float64
+}
+
+// Restamp re-dates an unsynced reading taken in this boot once the clock is
+// synchronized: the wall time now minus the monotonic time elapsed since the
+// sample. Readings from an earlier boot cannot be corrected (their monotonic
+// clock is gone) and stay unsynced.
+func (r *Reading) Restamp(now time.Time, nowMono time.Duration, boot uint64) {
+	if r.Clock != ClockUnsynced || r.Boot != boot || nowMono < r.Mono {
+		return
+	}
+	r.Time = now.Add(-(nowMono - r.Mono))
+	r.Clock = ClockCorrected
+}
