@@ -1,0 +1,876 @@
+package buffer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Record is one payload with the seq the buffer gave it.
+type Record struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Stats describes a buffer directory.
+type Stats struct {
+	Epoch   string
+	NextSeq uint64
+	// Pending counts records on disk that are not acknowledged.
+	Pending int64
+	// Bytes is the size of the segment files.
+	Bytes int64
+	// OldestSeq and Oldest are the oldest unacknowledged record (Oldest is
+	// nil if none), so the caller can show its timestamp.
+	OldestSeq uint64
+	Oldest    []byte
+	// Dropped counts records dropped to stay within max_bytes and
+	// min_free_bytes, or skipped as corrupt, since the buffer was created.
+	Dropped int64
+	// DroppedRanges are the latest ten dropped [from, to] seq ranges,
+	// inclusive, oldest first. A range may include seqs that were already
+	// acknowledged; Dropped counts only the unacknowledged ones.
+	DroppedRanges [][2]uint64
+}
+
+// Option changes how Open works.
+type Option func(*options)
+
+type options struct {
+	fs        FS
+	log       *slog.Logger
+	failpoint func(name string) error
+}
+
+// WithFS makes the buffer do all file I/O through fsys instead of OSFS.
+func WithFS(fsys FS) Option { return func(o *options) { o.fs = fsys } }
+
+// WithLogger makes the buffer log drops, skipped corruption and repaired torn
+// tails to l. The default discards logs; Stats reports drops either way.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// withFailpoint installs a hook called at each named step of a segment roll,
+// segment delete, cursor save and seq reservation (names as in failpoints.go);
+// a non-nil error stops that operation there, which tests use to simulate a
+// crash between any two steps.
+func withFailpoint(f func(name string) error) Option {
+	return func(o *options) { o.failpoint = f }
+}
+
+// Group commit bounds: a batch collects whatever appends are queued, up to
+// maxBatchBytes, so one write (and under SyncAlways one fsync) serves them all.
+const (
+	maxBatchBytes = 1 << 20
+	appendQueue   = 64
+	// seqReserve is how far ahead seqs are reserved: one fsync of the seq
+	// file per seqReserve records.
+	seqReserve = 4096
+	// statfsEvery bounds how stale the free-space figure may get.
+	statfsEvery      = 1 << 20
+	statfsEveryDelay = 5 * time.Second
+)
+
+// Buffer is a durable FIFO of records on disk. All methods are safe for
+// concurrent use, except that one Reader must not be used concurrently.
+type Buffer struct {
+	// instantiation time metadata
+	cfg   Config
+	dir   string
+	fs    FS
+	log   *slog.Logger
+	fp    func(name string) error
+	epoch string
+	lock  io.Closer
+
+	// file state owned by the loop goroutine (and by Open before it starts)
+	tail           File // write handle of tailSeg; nil: the next append rolls
+	seqf           *slotFile
+	curf           *slotFile
+	hwm            uint64 // every seq handed out is below hwm, and hwm is durable
+	seqState       seqState
+	enc            []byte
+	dirty          bool // written since the last data fsync
+	lastSync       time.Time
+	lastCursorSave time.Time
+	free           int64 // estimate of the file system's available bytes
+	freeKnown      bool
+	statfsAt       time.Time
+	sinceStatfs    int64
+
+	mu sync.Mutex
+	// run-time state guarded by mu (also persisted to disk)
+	nextSeq       uint64
+	acked         rangeSet // seqs that need no delivery: acked, dropped, skipped, never written
+	dropped       int64
+	droppedRanges []seqRange
+	segs          []*segment // ascending, non-overlapping [first, last]
+	tailSeg       *segment
+	bytes         int64
+	cursorDirty   bool
+	closed        bool
+
+	closeMu sync.RWMutex // Append holds it shared while queueing
+	closing bool
+
+	appendc  chan *appendReq
+	ackc     chan struct{}
+	syncc    chan chan error
+	notify   chan struct{}
+	quit     chan struct{}
+	loopDone chan struct{}
+	loopErr  error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type appendReq struct {
+	payloads [][]byte
+	size     int
+	first    uint64
+	done     chan error
+}
+
+// Open opens (creating if needed) the buffer in cfg.Dir, takes its lock,
+// recovers what is on disk and starts the background goroutine that Close
+// stops. A second Open of the same directory returns an error wrapping
+// ErrLocked.
+func Open(cfg Config, opts ...Option) (*Buffer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("buffer: config: %w", err)
+	}
+	b, err := newBuffer(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.fs.MkdirAll(b.dir, 0o750); err != nil {
+		return nil, fmt.Errorf("buffer: %w", err)
+	}
+	lockPath := filepath.Join(b.dir, lockFile)
+	lock, err := b.fs.Lock(lockPath)
+	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			return nil, fmt.Errorf("%w: %s is in use (lock file %s)", ErrLocked, b.dir, lockPath)
+		}
+		return nil, fmt.Errorf("buffer: lock %s: %w", lockPath, err)
+	}
+	b.lock = lock
+	if err := b.recover(false); err != nil {
+		b.closeFiles()
+		lock.Close()
+		return nil, err
+	}
+	go b.loop()
+	return b, nil
+}
+
+func newBuffer(cfg Config, opts []Option) (*Buffer, error) {
+	o := options{fs: OSFS{}, log: slog.New(slog.DiscardHandler), failpoint: func(string) error { return nil }}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Buffer{
+		cfg:      cfg,
+		dir:      cfg.Dir,
+		fs:       o.fs,
+		log:      o.log.With("component", "buffer", "dir", cfg.Dir),
+		fp:       o.failpoint,
+		appendc:  make(chan *appendReq, appendQueue),
+		ackc:     make(chan struct{}, 1),
+		syncc:    make(chan chan error),
+		notify:   make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}, nil
+}
+
+// Append writes payloads as consecutive records and returns the seq of the
+// first. Concurrent calls may be merged into one write (and, under
+// SyncAlways, one fsync); each call's records stay consecutive. It returns
+// once the data is written to the file (and fsynced under SyncAlways): from
+// then on a kill -9 loses nothing. An error means none of the payloads was
+// accepted, except that a failed fsync under SyncAlways leaves them written
+// but of unknown durability. Payloads are copied; the caller may reuse them.
+func (b *Buffer) Append(payloads ...[]byte) (first uint64, err error) {
+	if len(payloads) == 0 {
+		return b.NextSeq(), nil
+	}
+	size := 0
+	limit := int(b.cfg.SegmentBytes) - segHeaderSize - frameHeaderSize
+	for _, p := range payloads {
+		if len(p) > limit {
+			return 0, fmt.Errorf("%w: %d bytes, segment_bytes allows %d", ErrTooLarge, len(p), limit)
+		}
+		size += frameHeaderSize + len(p)
+	}
+	req := &appendReq{payloads: payloads, size: size, done: make(chan error, 1)}
+	b.closeMu.RLock()
+	if b.closing {
+		b.closeMu.RUnlock()
+		return 0, ErrClosed
+	}
+	b.appendc <- req
+	b.closeMu.RUnlock()
+	if err := <-req.done; err != nil {
+		return 0, err
+	}
+	return req.first, nil
+}
+
+// Epoch returns the random id made when the buffer directory was created from
+// nothing (or when its seq file was lost, since then seqs may restart).
+func (b *Buffer) Epoch() string { return b.epoch }
+
+// NextSeq returns the seq the next Append will get.
+func (b *Buffer) NextSeq() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.nextSeq
+}
+
+// Notify returns a channel that receives after each Append (sends do not
+// block and coalesce: capacity one).
+func (b *Buffer) Notify() <-chan struct{} { return b.notify }
+
+// Ack marks seqs as delivered, in any order and any subset; duplicates and
+// seqs that are unknown or already gone are ignored. Acks are persisted at most
+// every sync_interval and on Close, so after a kill -9 only the acks of the
+// last interval are lost (their records are delivered again).
+func (b *Buffer) Ack(seqs ...uint64) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	valid := seqs
+	for i, s := range seqs {
+		if s == 0 || s >= b.nextSeq {
+			// Copy only when something must be filtered out.
+			valid = append([]uint64(nil), seqs[:i]...)
+			for _, s := range seqs[i:] {
+				if s != 0 && s < b.nextSeq {
+					valid = append(valid, s)
+				}
+			}
+			break
+		}
+	}
+	n := b.acked.addSeqs(valid)
+	if n > 0 {
+		b.cursorDirty = true
+	}
+	b.mu.Unlock()
+	if n > 0 {
+		select {
+		case b.ackc <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Sync fsyncs written data and saves the cursor now, whatever the policy.
+func (b *Buffer) Sync() error {
+	ch := make(chan error, 1)
+	select {
+	case b.syncc <- ch:
+		return <-ch
+	case <-b.loopDone:
+		return ErrClosed
+	}
+}
+
+// Close stops intake, writes queued appends, fsyncs data, saves the cursor,
+// and releases the lock. It is idempotent; later calls return the first
+// result.
+func (b *Buffer) Close() error {
+	b.closeOnce.Do(func() {
+		b.closeMu.Lock()
+		b.closing = true
+		b.closeMu.Unlock()
+		close(b.quit)
+		<-b.loopDone
+		err := b.loopErr
+		b.mu.Lock()
+		b.closed = true
+		for _, s := range b.segs {
+			if s.rf != nil && s.refs == 0 {
+				s.rf.Close()
+				s.rf = nil
+			}
+		}
+		b.mu.Unlock()
+		if cerr := b.closeFiles(); err == nil {
+			err = cerr
+		}
+		if cerr := b.lock.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("buffer: release lock: %w", cerr)
+		}
+		b.closeErr = err
+	})
+	return b.closeErr
+}
+
+func (b *Buffer) closeFiles() error {
+	var errs []error
+	if b.tail != nil {
+		errs = append(errs, b.tail.Close())
+		b.tail = nil
+	}
+	if b.seqf != nil {
+		errs = append(errs, b.seqf.close())
+		b.seqf = nil
+	}
+	if b.curf != nil {
+		errs = append(errs, b.curf.close())
+		b.curf = nil
+	}
+	return errors.Join(errs...)
+}
+
+// loop is the one goroutine that owns the files: it commits appends, fsyncs,
+// saves the cursor and deletes segments.
+func (b *Buffer) loop() {
+	defer close(b.loopDone)
+	syncT := time.NewTimer(time.Hour)
+	syncT.Stop()
+	curT := time.NewTimer(time.Hour)
+	curT.Stop()
+	var syncC, curC <-chan time.Time // nil while the timer is not armed
+	arm := func() {
+		if syncC == nil && b.dirty && b.cfg.Sync == SyncInterval {
+			syncT.Reset(time.Until(b.lastSync.Add(b.cfg.SyncInterval)))
+			syncC = syncT.C
+		}
+		if curC == nil && b.isCursorDirty() {
+			curT.Reset(time.Until(b.lastCursorSave.Add(b.cfg.SyncInterval)))
+			curC = curT.C
+		}
+	}
+	// Segments fully acked in a cursor that was saved just before a crash
+	// (or found so by recovery) go now.
+	b.deleteAcked()
+	arm()
+	for {
+		select {
+		case req := <-b.appendc:
+			b.commitQueued(req)
+		case <-syncC:
+			syncC = nil
+			if err := b.syncData(); err != nil {
+				b.log.Error("fsync failed", "err", err)
+			}
+		case <-b.ackc:
+			b.deleteAcked()
+		case <-curC:
+			curC = nil
+			if err := b.saveCursor(false); err != nil {
+				b.log.Error("saving cursor failed", "err", err)
+			}
+		case ch := <-b.syncc:
+			ch <- b.syncAll()
+		case <-b.quit:
+			b.shutdown()
+			syncT.Stop()
+			curT.Stop()
+			return
+		}
+		arm()
+	}
+}
+
+func (b *Buffer) isCursorDirty() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cursorDirty
+}
+
+// shutdown runs on the loop goroutine after Close stopped intake.
+func (b *Buffer) shutdown() {
+	for {
+		select {
+		case req := <-b.appendc:
+			b.commitQueued(req)
+			continue
+		default:
+		}
+		break
+	}
+	b.mu.Lock()
+	b.closed = true // readers and acks stop before the final save
+	b.mu.Unlock()
+	b.deleteAcked()
+	b.loopErr = b.syncAll()
+}
+
+// syncAll fsyncs data and saves the cursor if it changed.
+func (b *Buffer) syncAll() error {
+	err := b.syncData()
+	if b.isCursorDirty() {
+		err = errors.Join(err, b.saveCursor(true))
+	}
+	return err
+}
+
+// commitQueued commits req and whatever else is queued, as one batch.
+func (b *Buffer) commitQueued(req *appendReq) {
+	batch := []*appendReq{req}
+	size := req.size
+	for size < maxBatchBytes {
+		select {
+		case r := <-b.appendc:
+			batch = append(batch, r)
+			size += r.size
+			continue
+		default:
+		}
+		break
+	}
+	err := b.commit(batch, size)
+	for _, r := range batch {
+		r.done <- err
+	}
+	if err == nil {
+		select {
+		case b.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// commit writes a batch: reserve seqs, make room, roll if needed, one write,
+// and under SyncAlways one fsync.
+func (b *Buffer) commit(batch []*appendReq, size int) error {
+	n := 0
+	for _, r := range batch {
+		n += len(r.payloads)
+	}
+	first := b.nextSeq // only this goroutine writes nextSeq
+	// Step 1: the seqs must be below a durable high-water mark before
+	// anyone sees them, so a power loss can never hand them out again.
+	if err := b.reserve(first + uint64(n)); err != nil {
+		return err
+	}
+	// Step 2: stay within max_bytes and min_free_bytes by dropping the
+	// oldest segments; new readings always win over old ones.
+	if err := b.makeRoom(int64(size) + segHeaderSize); err != nil {
+		return err
+	}
+	// Step 3: seal a full segment and start the next, named by first.
+	if b.tailSeg == nil || (b.tailSeg.size+int64(size) > int64(b.cfg.SegmentBytes) && b.tailSeg.records() > 0) {
+		if err := b.roll(first); err != nil {
+			return err
+		}
+	}
+	seg := b.tailSeg
+	buf := b.enc[:0]
+	seq := first
+	type pos struct {
+		seq uint64
+		off int64
+	}
+	var marks []pos
+	lastMark := int64(segHeaderSize)
+	if k := len(seg.index); k > 0 {
+		lastMark = seg.index[k-1].off
+	}
+	for _, r := range batch {
+		r.first = seq
+		for _, p := range r.payloads {
+			off := seg.size + int64(len(buf))
+			if off-lastMark >= indexEvery {
+				marks = append(marks, pos{seq, off})
+				lastMark = off
+			}
+			buf = appendFrame(buf, seq, p)
+			seq++
+		}
+	}
+	if cap(buf) <= 4*maxBatchBytes {
+		b.enc = buf // keep the encode buffer unless a huge batch grew it
+	}
+	// Step 4: one write for the whole batch, at the end of the valid data
+	// (pwrite, so a failed earlier write's leftovers are overwritten).
+	if _, err := b.tail.WriteAt(buf, seg.size); err != nil {
+		// Leave no partial frame behind; if this fails too, the next
+		// write overwrites it, and recovery would cut it as a torn tail.
+		_ = b.tail.Truncate(seg.size)
+		return writeErr(seg.path, err)
+	}
+	if err := b.fp(fpAppendAfterWrite); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	for _, m := range marks {
+		seg.index = append(seg.index, indexEntry{m.seq, m.off})
+	}
+	seg.size += int64(len(buf))
+	seg.fileSize = seg.size
+	seg.last = seq - 1
+	b.bytes += int64(len(buf))
+	b.nextSeq = seq
+	b.mu.Unlock()
+	b.dirty = true
+	b.free -= int64(len(buf))
+	b.sinceStatfs += int64(len(buf))
+	// Step 5: under SyncAlways, one fsync for everyone in the batch.
+	if b.cfg.Sync == SyncAlways {
+		return b.syncData()
+	}
+	return nil
+}
+
+// writeErr wraps a write error with the file name, and with ErrNoSpace when
+// the file system is full, so callers can tell "disk full" from a broken disk.
+func writeErr(path string, err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return fmt.Errorf("%w: write %s: %w", ErrNoSpace, path, err)
+	}
+	return fmt.Errorf("buffer: write %s: %w", path, err)
+}
+
+// reserve makes the durable high-water mark cover every seq below upTo.
+func (b *Buffer) reserve(upTo uint64) error {
+	if upTo <= b.hwm {
+		return nil
+	}
+	hwm := (upTo/seqReserve + 1) * seqReserve
+	st := b.seqState
+	st.hwm = hwm
+	if err := b.seqf.save(encodeSeq(st), true, b.fp, fpSeqReserve); err != nil {
+		return fmt.Errorf("buffer: reserve seqs: %w", err)
+	}
+	b.seqState, b.hwm = st, hwm
+	return nil
+}
+
+// syncData fsyncs the tail segment if something was written since the last
+// fsync. Sealed segments were fsynced when they were sealed.
+func (b *Buffer) syncData() error {
+	if b.tail == nil || !b.dirty {
+		return nil
+	}
+	if err := b.tail.Sync(); err != nil {
+		return fmt.Errorf("buffer: fsync %s: %w", b.tail.Name(), err)
+	}
+	if err := b.fp(fpAppendAfterSync); err != nil {
+		return err
+	}
+	b.dirty = false
+	b.lastSync = time.Now()
+	return nil
+}
+
+// roll seals the tail segment and starts a new one whose first seq is first.
+func (b *Buffer) roll(first uint64) error {
+	if b.tail != nil {
+		// Step 1: a sealed segment is complete on disk, so only the last
+		// segment can ever have a torn tail (except under SyncNever).
+		if b.cfg.Sync != SyncNever {
+			if err := b.syncData(); err != nil {
+				return err
+			}
+		}
+		if err := b.fp(fpRollAfterSyncPrev); err != nil {
+			return err
+		}
+		b.tail.Close()
+		b.tail = nil
+		b.mu.Lock()
+		b.tailSeg = nil
+		b.mu.Unlock()
+		b.dirty = false
+	}
+	path := segPath(b.dir, first)
+	// Step 2: create the file. O_TRUNC: a file of this name can only be
+	// the leftover of a roll that failed before any record was in it.
+	f, err := b.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return writeErr(path, err)
+	}
+	fail := func(err error) error {
+		f.Close()
+		_ = b.fs.Remove(path) // best effort: recovery removes a headerless file too
+		return err
+	}
+	if err := b.fp(fpRollAfterCreate); err != nil {
+		return fail(err)
+	}
+	// Step 3: the header, then fsync file and directory so the new name
+	// survives a power loss before any record goes in.
+	if _, err := f.WriteAt(encodeSegHeader(first), 0); err != nil {
+		return fail(writeErr(path, err))
+	}
+	if err := b.fp(fpRollAfterHeader); err != nil {
+		return fail(err)
+	}
+	if b.cfg.Sync != SyncNever {
+		if err := f.Sync(); err != nil {
+			return fail(fmt.Errorf("buffer: fsync %s: %w", path, err))
+		}
+	}
+	if err := b.fp(fpRollAfterSync); err != nil {
+		return fail(err)
+	}
+	if err := b.fs.SyncDir(b.dir); err != nil {
+		return fail(fmt.Errorf("buffer: %w", err))
+	}
+	if err := b.fp(fpRollAfterDirSync); err != nil {
+		return fail(err)
+	}
+	seg := &segment{first: first, last: first - 1, size: segHeaderSize, fileSize: segHeaderSize, path: path}
+	b.mu.Lock()
+	b.segs = append(b.segs, seg)
+	b.tailSeg = seg
+	b.bytes += segHeaderSize
+	b.mu.Unlock()
+	b.tail = f
+	b.free -= segHeaderSize
+	return nil
+}
+
+// makeRoom drops the oldest segments until need more bytes fit within
+// max_bytes and leave min_free_bytes free on the file system.
+func (b *Buffer) makeRoom(need int64) error {
+	b.mu.Lock()
+	segs := b.segs
+	total := b.bytes
+	b.mu.Unlock()
+	i := 0
+	for total+need > int64(b.cfg.MaxBytes) && i < len(segs) {
+		total -= segs[i].fileSize
+		i++
+	}
+	byBytes := i
+	var freeErr error
+	if minFree := int64(b.cfg.MinFreeBytes); minFree > 0 {
+		if !b.freeKnown || b.sinceStatfs >= statfsEvery || time.Since(b.statfsAt) >= statfsEveryDelay {
+			avail, err := b.fs.Statfs(b.dir)
+			if err != nil {
+				b.log.Warn("cannot check free space", "err", err)
+			} else {
+				b.free, b.freeKnown, b.statfsAt, b.sinceStatfs = avail, true, time.Now(), 0
+			}
+		}
+		if b.freeKnown {
+			free := b.free
+			for _, s := range segs[:i] {
+				free += s.fileSize
+			}
+			j := i
+			for free-need < minFree && j < len(segs) {
+				free += segs[j].fileSize
+				j++
+			}
+			if free-need < minFree {
+				// Dropping everything would not help: refuse this
+				// reading, but drop nothing for it.
+				freeErr = fmt.Errorf("%w: %d bytes free on the file system of %s, min_free_bytes is %d",
+					ErrNoSpace, b.free, b.dir, minFree)
+			} else {
+				i = j
+			}
+		}
+	}
+	if i > 0 {
+		reason := "max_bytes"
+		if i > byBytes {
+			reason = "min_free_bytes"
+		}
+		if err := b.dropSegments(segs[:i], reason); err != nil {
+			return err
+		}
+	}
+	return freeErr
+}
+
+// dropSegments throws away segments to make room: count and record what was
+// not yet delivered, save the cursor (so the count survives), then delete.
+func (b *Buffer) dropSegments(ds []*segment, reason string) error {
+	b.mu.Lock()
+	for _, s := range ds {
+		if s.records() == 0 {
+			continue
+		}
+		n := b.markLostLocked(s.first, s.last)
+		if n > 0 {
+			b.log.Warn("dropped oldest records to make room", "reason", reason,
+				"file", s.path, "records", n, "from", s.first, "to", s.last)
+		}
+	}
+	b.mu.Unlock()
+	if err := b.saveCursor(true); err != nil {
+		return err
+	}
+	return b.removeSegments(ds)
+}
+
+// markLostLocked counts the unacknowledged seqs of [lo, hi] as dropped,
+// records their range, and adds [lo, hi] to the acked set so they are never
+// read or counted again. It returns how many were newly dropped.
+func (b *Buffer) markLostLocked(lo, hi uint64) int64 {
+	if hi < lo {
+		return 0
+	}
+	n := int64(hi - lo + 1 - b.acked.count(lo, hi))
+	if n > 0 {
+		from := b.acked.nextMissing(lo)
+		to, _ := b.acked.lastMissing(lo, hi)
+		b.dropped += n
+		b.droppedRanges = append(b.droppedRanges, seqRange{from, to})
+		if k := len(b.droppedRanges) - maxDroppedRanges; k > 0 {
+			b.droppedRanges = append(b.droppedRanges[:0], b.droppedRanges[k:]...)
+		}
+	}
+	b.acked.add(lo, hi)
+	b.cursorDirty = true
+	return n
+}
+
+// deleteAcked deletes every sealed segment whose records are all acked.
+func (b *Buffer) deleteAcked() {
+	b.mu.Lock()
+	var ds []*segment
+	for _, s := range b.segs {
+		if s != b.tailSeg && b.acked.containsRange(s.first, s.last) {
+			ds = append(ds, s)
+		}
+	}
+	b.mu.Unlock()
+	if len(ds) == 0 {
+		return
+	}
+	if err := b.removeSegments(ds); err != nil {
+		b.log.Error("deleting acknowledged segments failed", "err", err)
+	}
+}
+
+// removeSegments unlinks segments and fsyncs the directory. A crash in the
+// middle leaves segments whose records are acked or dropped in the saved
+// cursor, or in no cursor at all (then they are delivered again): never a
+// cursor that claims more than the files hold.
+func (b *Buffer) removeSegments(ds []*segment) error {
+	var errs []error
+	removed := 0
+	for _, s := range ds {
+		if err := b.fp(fpDeleteBeforeRemove); err != nil {
+			return err
+		}
+		if s == b.tailSeg {
+			b.tail.Close()
+			b.tail = nil
+			b.dirty = false
+			b.mu.Lock()
+			b.tailSeg = nil
+			b.mu.Unlock()
+		}
+		if err := b.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("buffer: %w", err))
+			continue // keep it listed; the next pass retries
+		}
+		if err := b.fp(fpDeleteAfterRemove); err != nil {
+			return err
+		}
+		b.mu.Lock()
+		s.removed = true
+		if s.rf != nil && s.refs == 0 {
+			s.rf.Close()
+			s.rf = nil
+		}
+		b.bytes -= s.fileSize
+		for k, t := range b.segs {
+			if t == s {
+				b.segs = append(b.segs[:k:k], b.segs[k+1:]...)
+				break
+			}
+		}
+		b.mu.Unlock()
+		b.free += s.fileSize
+		removed++
+	}
+	if removed > 0 {
+		if err := b.fs.SyncDir(b.dir); err != nil {
+			errs = append(errs, fmt.Errorf("buffer: %w", err))
+		} else if err := b.fp(fpDeleteAfterDirSync); err != nil {
+			return err
+		}
+		b.mu.Lock()
+		b.normalizeLocked()
+		b.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// normalizeLocked adds to the acked set every seq below nextSeq that no live
+// segment covers (deleted segments, reserved seqs lost to a crash), so the set
+// collapses to the contiguous prefix plus the live tail ranges.
+func (b *Buffer) normalizeLocked() {
+	var prev, added uint64
+	for _, s := range b.segs {
+		if s.first > prev+1 {
+			added += b.acked.add(prev+1, s.first-1)
+		}
+		prev = max(prev, s.last)
+	}
+	if b.nextSeq > prev+1 {
+		added += b.acked.add(prev+1, b.nextSeq-1)
+	}
+	if added > 0 {
+		b.cursorDirty = true
+	}
+}
+
+// saveCursor persists the acked set and the drop counters into the older
+// cursor slot. forceSync fsyncs even under SyncNever (drops need it: the
+// count must be durable before the segment is gone).
+func (b *Buffer) saveCursor(forceSync bool) error {
+	b.mu.Lock()
+	payload := encodeCursor(&cursorState{dropped: b.dropped, droppedRanges: b.droppedRanges, acked: b.acked})
+	b.cursorDirty = false
+	b.mu.Unlock()
+	err := b.curf.save(payload, forceSync || b.cfg.Sync != SyncNever, b.fp, fpCursorSave)
+	b.lastCursorSave = time.Now()
+	if err != nil {
+		b.mu.Lock()
+		b.cursorDirty = true
+		b.mu.Unlock()
+		return fmt.Errorf("buffer: save cursor: %w", err)
+	}
+	return nil
+}
+
+// Stats returns counters and the oldest pending record.
+func (b *Buffer) Stats() Stats {
+	b.mu.Lock()
+	st := Stats{
+		Epoch:   b.epoch,
+		NextSeq: b.nextSeq,
+		Bytes:   b.bytes,
+		Dropped: b.dropped,
+	}
+	for _, r := range b.droppedRanges {
+		st.DroppedRanges = append(st.DroppedRanges, [2]uint64{r.lo, r.hi})
+	}
+	var oldest uint64
+	for _, s := range b.segs {
+		st.Pending += int64(s.records() - b.acked.count(s.first, s.last))
+		if m := b.acked.nextMissing(s.first); oldest == 0 && m <= s.last {
+			oldest = m
+		}
+	}
+	b.mu.Unlock()
+	if oldest != 0 {
+		if recs, err := b.Reader(oldest, 0).Next(1, 0); err == nil && len(recs) == 1 {
+			st.OldestSeq, st.Oldest = recs[0].Seq, recs[0].Data
+		}
+	}
+	return st
+}

@@ -1,0 +1,35 @@
+package buffer
+
+// Failpoints, named like bbolt's gofail points: each marks the gap between
+// two steps that a crash may fall into. Tests install a hook with
+// withFailpoint that stops the operation at the Nth hit of a name and then
+// reopen the directory as a new process would.
+const (
+	fpAppendAfterWrite = "appendAfterWrite" // batch written, not yet published or fsynced
+	fpAppendAfterSync  = "appendAfterSync"  // tail fsynced
+
+	// Segment roll: fsync old tail, create, header, fsync, fsync dir.
+	fpRollAfterSyncPrev = "rollAfterSyncPrev"
+	fpRollAfterCreate   = "rollAfterCreate"
+	fpRollAfterHeader   = "rollAfterHeader"
+	fpRollAfterSync     = "rollAfterSync"
+	fpRollAfterDirSync  = "rollAfterDirSync"
+
+	// Segment delete: (cursor save when dropping), unlink, fsync dir.
+	fpDeleteBeforeRemove = "deleteBeforeRemove"
+	fpDeleteAfterRemove  = "deleteAfterRemove"
+	fpDeleteAfterDirSync = "deleteAfterDirSync"
+
+	// Slot saves append "BeforeWrite", "AfterWrite", "AfterSync".
+	fpCursorSave = "cursor"
+	fpSeqReserve = "seq"
+)
+
+// allFailpoints lists every failpoint name, for tests.
+var allFailpoints = []string{
+	fpAppendAfterWrite, fpAppendAfterSync,
+	fpRollAfterSyncPrev, fpRollAfterCreate, fpRollAfterHeader, fpRollAfterSync, fpRollAfterDirSync,
+	fpDeleteBeforeRemove, fpDeleteAfterRemove, fpDeleteAfterDirSync,
+	fpCursorSave + "BeforeWrite", fpCursorSave + "AfterWrite", fpCursorSave + "AfterSync",
+	fpSeqReserve + "BeforeWrite", fpSeqReserve + "AfterWrite", fpSeqReserve + "AfterSync",
+}
