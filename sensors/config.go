@@ -3,7 +3,9 @@ package sensors
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"sort"
 	"time"
 )
 
@@ -83,15 +85,19 @@ func ValidateConfigs(reg *Registry, cfgs []Config) error {
 		if c.Timeout < 0 {
 			fail("timeout", "must be positive")
 		}
-		if c.Deadband < 0 {
-			fail("deadband", "must not be negative")
+		if c.Deadband < 0 || math.IsNaN(c.Deadband) || math.IsInf(c.Deadband, 0) {
+			fail("deadband", "must be a finite number, not negative")
 		}
 		if c.MaxSilence < 0 {
 			fail("max_silence", "must be positive")
 		}
-		for q, cal := range c.Calibrate {
-			if cal.Scale != nil && *cal.Scale == 0 {
-				fail("calibrate."+q+".scale", "must not be 0")
+		for _, q := range sortedKeys(c.Calibrate) {
+			cal := c.Calibrate[q]
+			if cal.Scale != nil && (*cal.Scale == 0 || !finite(*cal.Scale)) {
+				fail("calibrate."+q+".scale", "must be a finite number other than 0")
+			}
+			if !finite(cal.Offset) {
+				fail("calibrate."+q+".offset", "must be a finite number")
 			}
 		}
 		if c.Driver == "" {
@@ -135,4 +141,16 @@ func flatten(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// sortedKeys keeps errors about map entries in a stable order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

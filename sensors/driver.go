@@ -1,6 +1,3 @@
-// Package sensors reads the kit's sensors: the Driver interface every chip
-// implements, the registry that maps a config's driver name to a Kind, and
-// the Scheduler that polls each sensor at its own interval.
 package sensors
 
 import (

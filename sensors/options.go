@@ -79,7 +79,12 @@ func (o *Options) Strings(key string, def []string) []string {
 		}
 		return out
 	case string:
-		return strings.Split(l, ",")
+		// "temperature, humidity" from an environment variable or a flag.
+		out := strings.Split(l, ",")
+		for i := range out {
+			out[i] = strings.TrimSpace(out[i])
+		}
+		return out
 	}
 	o.fail(key, "want a list of strings, got %v", v)
 	return def

@@ -1,0 +1,466 @@
+package sensors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// These tests run the real loop with real timers at the shortest interval
+// the config allows; they assert counts with generous bounds, never
+// exact timing, because the machine is shared and may be emulated.
+
+const tick = 100 * time.Millisecond
+
+func newTestScheduler(t *testing.T, probes map[string]*probe, cfgs []Config, rec *sinkRec, log *logBuf) *Scheduler {
+	t.Helper()
+	for i := range cfgs {
+		cfgs[i].Driver = "probe"
+		if cfgs[i].Interval == 0 {
+			cfgs[i].Interval = tick
+		}
+	}
+	lg := (&logBuf{}).logger()
+	if log != nil {
+		lg = log.logger()
+	}
+	s, err := NewScheduler(probeRegistry(t, probes), cfgs, rec.sink, newFakeClock(), lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestFailingAndHangingSensorsDoNotSlowOthers(t *testing.T) {
+	hung := &probe{hang: func(int) time.Duration { return time.Hour }}
+	failing := &probe{readFn: func(int) (Values, error) { return nil, errors.New("nack") }}
+	good := &probe{}
+	probes := map[string]*probe{"hung": hung, "failing": failing, "good": good}
+	rec := &sinkRec{}
+	s := newTestScheduler(t, probes, []Config{
+		{Name: "hung", Timeout: 50 * time.Millisecond},
+		{Name: "failing"},
+		{Name: "good"},
+	}, rec, nil)
+	stop := running(t, s)
+	start := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+
+	// The good sensor keeps its rate: one read per interval, give or take
+	// a loaded machine.
+	want := int(elapsed / tick)
+	if n := rec.countFor("good"); n < want*6/10 || n > want+2 {
+		t.Fatalf("good sensor: %d readings in %v, want about %d", n, elapsed, want)
+	}
+	// The hung read still holds its device: never read again nor re-opened.
+	if o, _, r := hung.counts(); o != 1 || r != 1 {
+		t.Fatalf("hung sensor: opens=%d reads=%d while its first read hangs, want 1 1", o, r)
+	}
+	// The failing sensor backs off: far fewer attempts than ticks.
+	if _, _, r := failing.counts(); r < 2 || r > want/2 {
+		t.Fatalf("failing sensor: %d reads in %d ticks, want backed off", r, want)
+	}
+	hs := s.Health()
+	if hs[0].Name != "hung" || hs[0].OK || !strings.Contains(hs[0].LastError, "timeout") {
+		t.Fatalf("hung health %+v", hs[0])
+	}
+	if hs[1].OK || hs[1].ConsecutiveFailures < 2 || hs[2].Failures != 0 || !hs[2].OK {
+		t.Fatalf("health %+v", hs)
+	}
+	for _, p := range probes {
+		p.checkMisuse(t)
+	}
+}
+
+func TestAbandonedReadHoldsDeviceAndIsDiscarded(t *testing.T) {
+	// Every read hangs well past its deadline and then returns a value
+	// that must never be seen. Three timeouts close the driver, so the
+	// close and the re-open have to queue behind abandoned reads.
+	p := &probe{
+		hang:   func(int) time.Duration { return 250 * time.Millisecond },
+		readFn: func(int) (Values, error) { return Values{"temperature": 999}, nil },
+	}
+	rec := &sinkRec{}
+	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 30 * time.Millisecond}}, rec, nil)
+	stop := running(t, s)
+	eventually(t, 10*time.Second, "a re-open after three abandoned reads", func() bool {
+		o, c, _ := p.counts()
+		return o >= 2 && c >= 1
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.readings()); n != 0 {
+		t.Fatalf("%d readings from abandoned reads reached the sink", n)
+	}
+	h := s.Health()[0]
+	if h.Failures < 3 || !strings.Contains(h.LastError, "no answer within 30ms") {
+		t.Fatalf("health %+v", h)
+	}
+	// Run has returned; the last abandoned read still closes its driver
+	// when it returns.
+	eventually(t, 5*time.Second, "driver closed after the last abandoned read", func() bool {
+		o, c, _ := p.counts()
+		return o == c && !p.isReading()
+	})
+	p.checkMisuse(t)
+}
+
+func TestReadsResumeAfterAbandonedReadReturns(t *testing.T) {
+	p := &probe{
+		hang: func(n int) time.Duration {
+			if n == 1 {
+				return 300 * time.Millisecond
+			}
+			return 0
+		},
+		readFn: func(n int) (Values, error) { return Values{"temperature": float64(n)}, nil },
+	}
+	rec := &sinkRec{}
+	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 50 * time.Millisecond}}, rec, nil)
+	running(t, s)
+	eventually(t, 10*time.Second, "three readings after the hung one", func() bool { return len(rec.readings()) >= 3 })
+	for _, r := range rec.readings() {
+		if r.Values["temperature"] == 1 {
+			t.Fatal("the abandoned read's result was used")
+		}
+	}
+	if o, _, _ := p.counts(); o != 1 {
+		t.Fatalf("opens=%d: one timeout must not re-open", o)
+	}
+	h := s.Health()[0]
+	if !h.OK || h.Failures != 1 || h.LastError != "" {
+		t.Fatalf("health %+v", h)
+	}
+	p.checkMisuse(t)
+}
+
+func TestFirstReadsAreStaggered(t *testing.T) {
+	n := 8
+	if testing.Short() {
+		n = 4
+	}
+	probes := map[string]*probe{}
+	var cfgs []Config
+	for i := range n {
+		name := fmt.Sprintf("s%d", i)
+		probes[name] = &probe{}
+		cfgs = append(cfgs, Config{Name: name, Interval: 10 * time.Second})
+	}
+	s := newTestScheduler(t, probes, cfgs, &sinkRec{}, nil)
+	start := time.Now()
+	running(t, s)
+	var first, last time.Time
+	eventually(t, 10*time.Second, "every sensor read once", func() bool {
+		for _, p := range probes {
+			if _, _, r := p.counts(); r == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range probes {
+		p.mu.Lock()
+		at := p.readStarts[0]
+		p.mu.Unlock()
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	// Offsets are i/n of a second: the spread is (n-1)/n s, minus noise.
+	if spread := last.Sub(first); spread < time.Second*time.Duration(n-1)/time.Duration(n)/2 {
+		t.Fatalf("first reads spread over %v only", spread)
+	}
+	if d := last.Sub(start); d > 5*time.Second {
+		t.Fatalf("last first read %v after start", d)
+	}
+}
+
+func TestSetIntervalShorterTakesEffectAtOnce(t *testing.T) {
+	p := &probe{}
+	rec := &sinkRec{}
+	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Interval: time.Hour}}, rec, nil)
+	running(t, s)
+	eventually(t, 5*time.Second, "first read", func() bool { return len(rec.readings()) == 1 })
+	if err := s.SetInterval("a", tick); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "reads at the new interval, not after the old hour", func() bool {
+		return len(rec.readings()) >= 4
+	})
+	if h := s.Health()[0]; h.Interval != tick {
+		t.Fatalf("health interval %v", h.Interval)
+	}
+	// And longer: reads stop, bar one already planned.
+	if err := s.SetInterval("a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	n := len(rec.readings())
+	time.Sleep(5 * tick)
+	if m := len(rec.readings()); m > n+1 {
+		t.Fatalf("%d reads after the interval became an hour", m-n)
+	}
+}
+
+func TestSetEnabledClosesAndOpens(t *testing.T) {
+	p := &probe{}
+	rec := &sinkRec{}
+	log := &logBuf{}
+	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Enabled: ptr(false)}}, rec, log)
+	running(t, s)
+	time.Sleep(3 * tick)
+	if o, _, _ := p.counts(); o != 0 {
+		t.Fatal("a disabled sensor was opened")
+	}
+	if h := s.Health()[0]; h.Enabled || h.OK {
+		t.Fatalf("health %+v", h)
+	}
+	if err := s.SetEnabled("a", true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "readings after enabling", func() bool { return len(rec.readings()) >= 2 })
+	if err := s.SetEnabled("a", false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "driver closed after disabling", func() bool {
+		o, c, _ := p.counts()
+		return o == 1 && c == 1
+	})
+	_, _, r := p.counts()
+	time.Sleep(3 * tick)
+	if _, _, r2 := p.counts(); r2 != r {
+		t.Fatalf("%d reads while disabled", r2-r)
+	}
+	if h := s.Health()[0]; h.Enabled || h.OK || h.Readings < 2 {
+		t.Fatalf("health %+v", h)
+	}
+	if len(log.lines("sensor enabled")) != 1 || len(log.lines("sensor disabled")) != 1 {
+		t.Fatal("enable/disable not logged once each")
+	}
+	p.checkMisuse(t)
+}
+
+func TestDisableWhileReadHungClosesAfterItReturns(t *testing.T) {
+	p := &probe{hang: func(int) time.Duration { return 300 * time.Millisecond }, started: make(chan int, 1)}
+	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 30 * time.Millisecond}}, &sinkRec{}, nil)
+	running(t, s)
+	<-p.started
+	eventually(t, 5*time.Second, "the read abandoned", func() bool { return s.Health()[0].Failures == 1 })
+	if err := s.SetEnabled("a", false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "driver closed once the hung read returned", func() bool {
+		_, c, _ := p.counts()
+		return c == 1
+	})
+	if _, _, r := p.counts(); r != 1 {
+		t.Fatalf("%d reads", r)
+	}
+	p.checkMisuse(t)
+}
+
+func TestShutdownWaitsForReadInProgress(t *testing.T) {
+	p := &probe{hang: func(int) time.Duration { return 200 * time.Millisecond }, started: make(chan int, 1)}
+	rec := &sinkRec{}
+	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 5 * time.Second}}, rec, nil)
+	stop := running(t, s)
+	<-p.started
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if p.isReading() {
+		t.Fatal("Run returned while a read within its deadline was in progress")
+	}
+	if o, c, _ := p.counts(); o != 1 || c != 1 {
+		t.Fatalf("opens=%d closes=%d after shutdown", o, c)
+	}
+	if len(rec.readings()) != 1 {
+		t.Fatal("the read in progress at shutdown was not delivered")
+	}
+	p.checkMisuse(t)
+}
+
+func TestShutdownAbandonsHungRead(t *testing.T) {
+	p := &probe{hang: func(int) time.Duration { return 500 * time.Millisecond }, started: make(chan int, 1)}
+	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 50 * time.Millisecond}}, &sinkRec{}, nil)
+	stop := running(t, s)
+	<-p.started
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.isReading() {
+		t.Fatal("Run waited for a read past its deadline")
+	}
+	if _, c, _ := p.counts(); c != 0 {
+		t.Fatal("driver closed under a read in progress")
+	}
+	eventually(t, 5*time.Second, "driver closed after the hung read returned", func() bool {
+		_, c, _ := p.counts()
+		return c == 1
+	})
+	p.checkMisuse(t)
+}
+
+func TestRunTwice(t *testing.T) {
+	s := newTestScheduler(t, map[string]*probe{"a": {}}, []Config{{Name: "a"}}, &sinkRec{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("Run on a cancelled context: %v", err)
+	}
+	if err := s.Run(context.Background()); !errors.Is(err, ErrRunTwice) {
+		t.Fatalf("second Run: %v", err)
+	}
+}
+
+func TestSinkErrorsKeepSchedulerRunning(t *testing.T) {
+	rec := &sinkRec{err: func(n int) error {
+		if n <= 3 {
+			return errors.New("buffer: no space left on device")
+		}
+		return nil
+	}}
+	log := &logBuf{}
+	s := newTestScheduler(t, map[string]*probe{"a": {}}, []Config{{Name: "a"}}, rec, log)
+	running(t, s)
+	eventually(t, 10*time.Second, "readings after the disk has room again", func() bool { return len(rec.readings()) >= 2 })
+	h := s.Health()[0]
+	if h.SinkErrors != 3 || h.Readings < 2 || !h.OK {
+		t.Fatalf("health %+v", h)
+	}
+	if len(log.lines("buffer refused")) != 1 || len(log.lines("lost=3")) != 1 {
+		t.Fatal("sink error run not logged as one start and one end line")
+	}
+}
+
+func TestProgressStopsWhenSensorLoopWedges(t *testing.T) {
+	block := make(chan struct{})
+	var blocking sync.Once
+	wedge := make(chan struct{})
+	rec := &sinkRec{err: func(n int) error {
+		if n == 3 {
+			blocking.Do(func() { close(wedge) })
+			<-block // the disk hangs
+		}
+		return nil
+	}}
+	s := newTestScheduler(t, map[string]*probe{"a": {}}, []Config{{Name: "a", Timeout: 20 * time.Millisecond}}, rec, nil)
+	s.beatEvery = 20 * time.Millisecond
+	s.stallGrace = 50 * time.Millisecond
+	if !s.Progress().IsZero() {
+		t.Fatal("progress before Run")
+	}
+	stop := running(t, s)
+	p0 := time.Now()
+	eventually(t, 5*time.Second, "progress advancing", func() bool { return s.Progress().After(p0) })
+	<-wedge
+	// 3×20ms deadlines + 50ms grace, then the loop stops feeding progress.
+	time.Sleep(300 * time.Millisecond)
+	wedged := s.Progress()
+	time.Sleep(200 * time.Millisecond)
+	if !s.Progress().Equal(wedged) {
+		t.Fatal("progress advanced while a sensor loop was wedged in its sink")
+	}
+	close(block)
+	eventually(t, 5*time.Second, "progress again after the sink returned", func() bool { return s.Progress().After(wedged) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestControlErrors(t *testing.T) {
+	s := newTestScheduler(t, map[string]*probe{"a": {}}, []Config{{Name: "a"}}, &sinkRec{}, nil)
+	if err := s.SetInterval("nope", time.Second); !errors.Is(err, ErrUnknownSensor) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("SetInterval on an unknown sensor: %v", err)
+	}
+	if err := s.SetEnabled("nope", true); !errors.Is(err, ErrUnknownSensor) {
+		t.Fatalf("SetEnabled on an unknown sensor: %v", err)
+	}
+	for _, d := range []time.Duration{0, -time.Second, time.Millisecond, 25 * time.Hour} {
+		err := s.SetInterval("a", d)
+		if err == nil || !strings.HasPrefix(err.Error(), "sensors.a.interval: must be") {
+			t.Fatalf("SetInterval(%v): %v", d, err)
+		}
+	}
+	if h := s.Health()[0]; h.Interval != tick {
+		t.Fatalf("a refused interval changed the sensor: %v", h.Interval)
+	}
+}
+
+func TestNewSchedulerValidates(t *testing.T) {
+	reg := probeRegistry(t, map[string]*probe{"a": {}})
+	_, err := NewScheduler(reg, []Config{{Name: "a", Driver: "probe"}}, (&sinkRec{}).sink, newFakeClock(), nil)
+	if err == nil || !strings.Contains(err.Error(), "sensors[0] (a).interval: must be positive") {
+		t.Fatalf("zero interval: %v", err)
+	}
+	_, err = NewScheduler(reg, []Config{{Name: "a", Driver: "probe", Interval: time.Second}}, nil, newFakeClock(), nil)
+	if err == nil {
+		t.Fatal("nil sink accepted")
+	}
+}
+
+func TestHealthAndControlConcurrently(t *testing.T) {
+	n := 6
+	if testing.Short() {
+		n = 3
+	}
+	probes := map[string]*probe{}
+	var cfgs []Config
+	for i := range n {
+		name := fmt.Sprintf("s%d", i)
+		probes[name] = &probe{readFn: func(k int) (Values, error) {
+			if k%3 == 0 {
+				return nil, errors.New("glitch")
+			}
+			return Values{"temperature": float64(k)}, nil
+		}}
+		cfgs = append(cfgs, Config{Name: name})
+	}
+	s := newTestScheduler(t, probes, cfgs, &sinkRec{}, nil)
+	stop := running(t, s)
+	var wg sync.WaitGroup
+	end := time.Now().Add(600 * time.Millisecond)
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(end); i++ {
+				name := fmt.Sprintf("s%d", (i+w)%n)
+				switch i % 3 {
+				case 0:
+					if hs := s.Health(); len(hs) != n || hs[0].Name != "s0" {
+						t.Errorf("health %v", hs)
+						return
+					}
+				case 1:
+					s.SetInterval(name, tick+time.Duration(i%5)*10*time.Millisecond)
+				case 2:
+					s.SetEnabled(name, i%2 == 0)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range probes {
+		p.checkMisuse(t)
+		if o, c, _ := p.counts(); o != c {
+			t.Errorf("opens=%d closes=%d after Run returned", o, c)
+		}
+	}
+}
