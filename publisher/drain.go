@@ -1,0 +1,388 @@
+package publisher
+
+import (
+	"context"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/kitd-dev/kitd/buffer"
+	"github.com/kitd-dev/kitd/telemetry"
+)
+
+// readChunkBytes bounds one Reader.Next: enough for a full batch of large
+// readings without holding megabytes of a backlog in memory.
+const readChunkBytes = 256 << 10
+
+// cursor is one buffer Reader and the readings read ahead of sending.
+type cursor struct {
+	r       *buffer.Reader
+	pending []telemetry.Item
+	// live cursors have no end: dirty says an Append may have added
+	// something since Next last came back empty. The backlog cursor ends
+	// (done) when its range is exhausted.
+	live  bool
+	dirty bool
+	done  bool
+}
+
+// message is a packed payload and the seqs it carries.
+type message struct {
+	payload []byte
+	seqs    []uint64
+}
+
+// flight is a message waiting for its PUBACK.
+type flight struct {
+	tok  mqtt.Token
+	seqs []uint64
+	sent time.Time
+}
+
+// drainer delivers the buffer over one connection.
+type drainer struct {
+	p       *Publisher
+	c       *conn
+	live    *cursor
+	backlog *cursor
+	window  []*flight // oldest first
+	ready   *message  // packed, waiting for the rate limiter
+	ackBuf  []uint64
+	epoch   string
+
+	// clock readings for re-stamping, taken at most once per pack
+	clkTaken bool
+	synced   bool
+	now      time.Time
+	mono     time.Duration
+	boot     uint64
+}
+
+// drain delivers until the connection is lost (returning why), an ack is
+// overdue (errAckTimeout, after cutting the connection), or ctx ends and
+// the flush is over (errStopping, connection left open for the goodbye).
+//
+// Live first: the seqs from NextSeq at connect on are read by their own
+// cursor, and every message slot goes to it while it has anything; the
+// backlog below that point is sent when the live cursor is empty. Fresh
+// readings thus wait at most for the in-flight window, never behind the
+// backlog, and consumers order by seq.
+func (p *Publisher) drain(ctx context.Context, c *conn) error {
+	liveFrom := p.buf.NextSeq()
+	d := &drainer{
+		p:       p,
+		c:       c,
+		live:    &cursor{r: p.buf.Reader(liveFrom, 0), live: true, dirty: true},
+		backlog: &cursor{r: p.buf.Reader(0, liveFrom), done: liveFrom <= 1},
+		window:  make([]*flight, 0, p.cfg.MaxInflight),
+		epoch:   p.buf.Epoch(),
+	}
+	defer d.reapAll()
+	return d.run(ctx)
+}
+
+func (d *drainer) run(ctx context.Context) error {
+	p, c := d.p, d.c
+	ackTimeout := p.cfg.ackTimeout()
+	tick := time.NewTicker(min(p.opt.tick, ackTimeout/2))
+	defer tick.Stop()
+	limTimer := time.NewTimer(time.Hour)
+	limTimer.Stop()
+	defer limTimer.Stop()
+	notify := p.buf.Notify()
+	stopping := ctx.Done()
+	var flushing bool
+	var stopSending, flushEnd time.Time
+
+	for {
+		p.touch()
+		if err := d.reap(); err != nil {
+			c.kill(err)
+			return err
+		}
+		if c.isLost() {
+			return c.err()
+		}
+		now := time.Now()
+		if len(d.window) > 0 && now.Sub(d.window[0].sent) > ackTimeout {
+			c.kill(errAckTimeout)
+			return errAckTimeout
+		}
+		select {
+		case <-notify:
+			d.live.dirty = true
+		default:
+		}
+		if !flushing {
+			select {
+			case <-stopping:
+				// Stopping: keep sending what is there for most of the
+				// shutdown budget, then wait for the acks of what is in
+				// flight; the rest is left for the goodbye and disconnect.
+				flushing, stopping = true, nil
+				budget := p.cfg.ShutdownTimeout
+				stopSending, flushEnd = now.Add(budget*6/10), now.Add(budget*8/10)
+			default:
+			}
+		}
+		canSend := !flushing || now.Before(stopSending)
+		var limWait <-chan time.Time
+		if canSend && len(d.window) < cap(d.window) {
+			if d.ready == nil {
+				m, err := d.next()
+				if err != nil {
+					return err
+				}
+				d.ready = m
+			}
+			if d.ready != nil {
+				if wait := p.lim.take(); wait > 0 {
+					limTimer.Reset(wait)
+					limWait = limTimer.C
+				} else {
+					d.publish(now)
+					continue
+				}
+			}
+		}
+		if flushing && len(d.window) == 0 && (d.ready == nil || !canSend) {
+			return errStopping
+		}
+		if flushing && !now.Before(flushEnd) {
+			return errStopping
+		}
+		var headDone <-chan struct{}
+		if len(d.window) > 0 {
+			headDone = d.window[0].tok.Done()
+		}
+		select {
+		case <-headDone:
+		case <-notify:
+			d.live.dirty = true
+		case <-tick.C:
+		case <-limWait:
+		case <-c.lost:
+		case <-stopping:
+			// handled at the top of the loop
+		}
+		if limWait != nil {
+			limTimer.Stop()
+		}
+	}
+}
+
+// publish hands the ready message to paho.
+func (d *drainer) publish(now time.Time) {
+	m := d.ready
+	d.ready = nil
+	d.c.notePublish(d.p.telemetryTopic)
+	tok := d.c.client.Publish(d.p.telemetryTopic, 1, false, m.payload)
+	d.window = append(d.window, &flight{tok: tok, seqs: m.seqs, sent: now})
+}
+
+// reap acknowledges to the buffer every completed message at the head of
+// the window, in one Ack. A failed token means the connection is gone.
+func (d *drainer) reap() error {
+	n := 0
+	d.ackBuf = d.ackBuf[:0]
+	var failed error
+	for _, f := range d.window {
+		if !isDone(f.tok) {
+			break
+		}
+		if err := f.tok.Error(); err != nil {
+			failed = err
+			break
+		}
+		d.ackBuf = append(d.ackBuf, f.seqs...)
+		n++
+	}
+	if n > 0 {
+		d.ack(d.ackBuf, int64(n))
+		copy(d.window, d.window[n:])
+		clear(d.window[len(d.window)-n:])
+		d.window = d.window[:len(d.window)-n]
+	}
+	return failed
+}
+
+func isDone(tok mqtt.Token) bool {
+	select {
+	case <-tok.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// reapAll acknowledges whatever completed in the window, in any order,
+// when the connection ends: a PUBACK that made it saves a duplicate.
+func (d *drainer) reapAll() {
+	d.ackBuf = d.ackBuf[:0]
+	var msgs int64
+	for _, f := range d.window {
+		if isDone(f.tok) && f.tok.Error() == nil {
+			d.ackBuf = append(d.ackBuf, f.seqs...)
+			msgs++
+		}
+	}
+	if msgs > 0 {
+		d.ack(d.ackBuf, msgs)
+	}
+	d.window = nil
+}
+
+func (d *drainer) ack(seqs []uint64, msgs int64) {
+	if err := d.p.buf.Ack(seqs...); err != nil {
+		d.p.log.Error("buffer ack failed; these readings will be sent again", "err", err)
+		return
+	}
+	d.p.delivered.Add(int64(len(seqs)))
+	d.p.messages.Add(msgs)
+}
+
+// next packs the next message, live readings first. nil: nothing to send.
+func (d *drainer) next() (*message, error) {
+	d.clkTaken = false
+	for _, cur := range []*cursor{d.live, d.backlog} {
+		m, err := d.pack(cur)
+		if m != nil || err != nil {
+			return m, err
+		}
+	}
+	return nil, nil
+}
+
+// fill reads ahead when the cursor has nothing pending; false when there is
+// nothing to read now.
+func (d *drainer) fill(cur *cursor) (bool, error) {
+	for len(cur.pending) == 0 {
+		if cur.done || (cur.live && !cur.dirty) {
+			return false, nil
+		}
+		recs, err := cur.r.Next(d.p.opt.readChunk, readChunkBytes)
+		if err != nil {
+			return false, err
+		}
+		if len(recs) == 0 {
+			if cur.live {
+				cur.dirty = false
+			} else {
+				cur.done = true
+			}
+			return false, nil
+		}
+		var bad []uint64
+		for _, r := range recs {
+			rd, err := telemetry.UnmarshalRecord(r.Data)
+			if err != nil {
+				// Bad bytes are data: drop the record, never crash-loop on it.
+				bad = append(bad, r.Seq)
+				d.p.log.Error("discarding a buffered record that does not decode", "err", err)
+				continue
+			}
+			cur.pending = append(cur.pending, telemetry.Item{Seq: r.Seq, Reading: rd})
+		}
+		d.discard(bad)
+	}
+	return true, nil
+}
+
+func (d *drainer) discard(seqs []uint64) {
+	if len(seqs) == 0 {
+		return
+	}
+	d.p.discarded.Add(int64(len(seqs)))
+	if err := d.p.buf.Ack(seqs...); err != nil {
+		d.p.log.Error("buffer ack failed", "err", err)
+	}
+}
+
+// pack builds one message from cur: the single form when max_readings is
+// 1, else a batch of as many readings as max_readings and the byte limit
+// allow, from what is available now (a batch never waits to fill up).
+func (d *drainer) pack(cur *cursor) (*message, error) {
+	p := d.p
+	n := int(p.maxReadings.Load())
+	limit := p.payloadLimit
+	if n == 1 {
+		for {
+			ok, err := d.fill(cur)
+			if !ok || err != nil {
+				return nil, err
+			}
+			it := d.take(cur)
+			payload := telemetry.AppendMessage(make([]byte, 0, 160), p.device, d.epoch, it)
+			if len(payload) > limit {
+				d.tooLarge(it, len(payload), limit)
+				continue
+			}
+			return &message{payload: payload, seqs: []uint64{it.Seq}}, nil
+		}
+	}
+	overhead := telemetry.BatchOverhead(p.device, d.epoch)
+	size := overhead - 1 // ItemSize counts a separating comma
+	var items []telemetry.Item
+	for len(items) < n {
+		ok, err := d.fill(cur)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		d.restamp(&cur.pending[0])
+		it := cur.pending[0]
+		sz := telemetry.ItemSize(it)
+		if size+sz > limit {
+			if len(items) == 0 {
+				cur.pending = cur.pending[1:]
+				d.tooLarge(it, overhead+sz-1, limit)
+				continue
+			}
+			break
+		}
+		cur.pending = cur.pending[1:]
+		items = append(items, it)
+		size += sz
+	}
+	if len(items) == 0 {
+		return nil, nil
+	}
+	seqs := make([]uint64, len(items))
+	for i, it := range items {
+		seqs[i] = it.Seq
+	}
+	return &message{payload: telemetry.AppendBatch(make([]byte, 0, size), p.device, d.epoch, items), seqs: seqs}, nil
+}
+
+// take pops the oldest pending reading, re-stamped.
+func (d *drainer) take(cur *cursor) telemetry.Item {
+	it := cur.pending[0]
+	cur.pending[0] = telemetry.Item{}
+	cur.pending = cur.pending[1:]
+	d.restamp(&it)
+	return it
+}
+
+func (d *drainer) tooLarge(it telemetry.Item, size, limit int) {
+	d.p.log.Error("discarding a reading larger than batch.max_bytes", "sensor", it.Sensor, "bytes", size, "limit", limit)
+	d.discard([]uint64{it.Seq})
+}
+
+// restamp corrects an unsynced reading from this boot once the clock has
+// synced. The clock is read only when such a reading comes by, and once
+// per message: a synced kit draining a backlog makes no clock syscalls.
+func (d *drainer) restamp(it *telemetry.Item) {
+	if it.Clock != telemetry.ClockUnsynced {
+		return
+	}
+	if !d.clkTaken {
+		clk := d.p.clk
+		d.clkTaken, d.synced = true, clk.Synced()
+		d.now, d.mono, d.boot = clk.Now(), clk.Mono(), clk.Boot()
+	}
+	if d.synced {
+		it.Restamp(d.now, d.mono, d.boot)
+	}
+}

@@ -1,0 +1,40 @@
+package publisher
+
+import "errors"
+
+// Errors returned (wrapped) by connection attempts and kept in Stats.LastError.
+var (
+	// ErrCertRejected is returned when the broker refuses the client
+	// certificate during the TLS handshake.
+	ErrCertRejected = errors.New("client certificate rejected")
+	// ErrNotAuthorized is returned when the broker refuses the CONNECT
+	// (CONNACK "not authorized" or "bad user name or password").
+	ErrNotAuthorized = errors.New("connection not authorized")
+)
+
+// Errors returned by Run.
+var (
+	// ErrRunning is returned when Run is called while (or after) it runs.
+	ErrRunning = errors.New("publisher: Run called twice")
+)
+
+// Errors returned by Session methods.
+var (
+	// ErrConnectionLost is returned when the session's connection ended
+	// before the broker acknowledged.
+	ErrConnectionLost = errors.New("publisher: connection lost")
+	// ErrSubscribeRefused is returned when the broker answers a SUBSCRIBE
+	// with a failure code (on AWS IoT: the policy lacks iot:Subscribe or
+	// iot:Receive).
+	ErrSubscribeRefused = errors.New("publisher: subscription refused by the broker")
+)
+
+// Reasons a connection is ended from our side.
+var (
+	// errAckTimeout is returned when a PUBACK is overdue: paho would only
+	// resend on reconnect (paho #236), so we reconnect.
+	errAckTimeout = errors.New("no PUBACK within ack_timeout: reconnecting")
+	// errStopping is returned by the delivery loop when Run's context
+	// ended and the flush is over.
+	errStopping = errors.New("stopping")
+)

@@ -1,0 +1,269 @@
+package publisher
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kitd-dev/kitd/buffer"
+)
+
+// Clock is what the publisher needs of the system clock: clock.System
+// implements it. Unsynced readings are re-stamped with it at send time, and
+// status messages are dated with it.
+type Clock interface {
+	Now() time.Time
+	Mono() time.Duration
+	Boot() uint64
+	Synced() bool
+}
+
+// Stats is a snapshot of the publisher's counters.
+type Stats struct {
+	// Connected is true while a connection is up.
+	Connected bool
+	// Delivered counts readings and Messages messages the broker
+	// acknowledged (PUBACK), since the publisher was made.
+	Delivered, Messages int64
+	// Reconnects counts connections made after the first.
+	Reconnects int64
+	// Discarded counts buffered records that could not be sent and were
+	// acknowledged to the buffer without delivery: bytes that do not decode
+	// as a reading, or a reading larger than batch.max_bytes.
+	Discarded int64
+	// LastError is the latest connection failure or loss.
+	LastError string
+	// CertExpires is the client certificate's NotAfter (zero for tcp://).
+	CertExpires time.Time
+}
+
+// options are the timings and seams tests shrink or replace.
+type options struct {
+	backoffMin, backoffMax time.Duration
+	// stableAfter is how long a connection must stay up before the
+	// backoff is reset.
+	stableAfter time.Duration
+	// youngLoss: a connection lost within this long of connecting after
+	// it published is taken for a broker refusing the publish.
+	youngLoss time.Duration
+	// tick is how often idle loops wake to show progress and check acks.
+	tick time.Duration
+	// logEvery is the interval of the repeated-line filter.
+	logEvery time.Duration
+	// certWarn warns when the client certificate expires within it.
+	certWarn time.Duration
+	// readChunk is how many records one Reader.Next returns at most.
+	readChunk int
+	// limiterNow is the rate limiter's monotonic clock.
+	limiterNow func() time.Duration
+	rand       func(n int64) int64
+}
+
+func defaultOptions() options {
+	start := time.Now()
+	return options{
+		backoffMin:  time.Second,
+		backoffMax:  2 * time.Minute,
+		stableAfter: 30 * time.Second,
+		youngLoss:   10 * time.Second,
+		tick:        time.Second,
+		logEvery:    15 * time.Minute,
+		certWarn:    30 * 24 * time.Hour,
+		readChunk:   256,
+		limiterNow:  func() time.Duration { return time.Since(start) },
+		rand:        cryptoRand,
+	}
+}
+
+// cryptoRand is used for jitter so kits booted from the same image do not
+// share a math/rand sequence and reconnect in step.
+func cryptoRand(n int64) int64 {
+	v, err := rand.Int(rand.Reader, big.NewInt(n))
+	if err != nil {
+		return n / 2
+	}
+	return v.Int64()
+}
+
+// Publisher delivers the buffer's readings to an MQTT broker. See the
+// package documentation for the lifecycle.
+type Publisher struct {
+	cfg            Config
+	opt            options
+	device         string
+	broker         *broker
+	telemetryTopic string
+	statusTopic    string
+	payloadLimit   int
+	buf            *buffer.Buffer
+	clk            Clock
+	log            *slog.Logger
+	lim            *limiter
+
+	maxReadings atomic.Int32
+	running     atomic.Bool
+
+	hookMu sync.Mutex
+	hooks  []func(context.Context, *Session)
+	hookWG sync.WaitGroup
+
+	// tls is the last good set of files (read again at every connect so a
+	// renewed certificate is picked up); only Run's goroutine touches it.
+	tls *tlsFiles
+
+	connected   atomic.Bool
+	delivered   atomic.Int64
+	messages    atomic.Int64
+	reconnects  atomic.Int64
+	discarded   atomic.Int64
+	certExpires atomic.Int64 // unix nanoseconds; 0 unknown
+	progress    atomic.Int64 // unix nanoseconds
+	lastErr     atomic.Pointer[string]
+}
+
+// New checks cfg (Validate, files included) and device, and returns a
+// Publisher that drains buf. Nothing connects until Run.
+func New(cfg Config, device string, buf *buffer.Buffer, clk Clock, log *slog.Logger) (*Publisher, error) {
+	return newPublisher(cfg, device, buf, clk, log, defaultOptions())
+}
+
+func newPublisher(cfg Config, device string, buf *buffer.Buffer, clk Clock, log *slog.Logger, opt options) (*Publisher, error) {
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if device == "" {
+		errs = append(errs, errors.New("device: id required (it is the MQTT client id)"))
+	} else if strings.ContainsAny(device, "+#/") {
+		errs = append(errs, fmt.Errorf("device: id %q must not contain '/', '+' or '#' (it is part of MQTT topics)", device))
+	}
+	if buf == nil || clk == nil {
+		errs = append(errs, errors.New("publisher: a buffer and a clock are required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b, _ := parseBroker(cfg.Broker, cfg.ALPN) // validated above
+	p := &Publisher{
+		cfg:            cfg,
+		opt:            opt,
+		device:         device,
+		broker:         b,
+		telemetryTopic: strings.ReplaceAll(cfg.TelemetryTopic, "{device}", device),
+		statusTopic:    strings.ReplaceAll(cfg.StatusTopic, "{device}", device),
+		buf:            buf,
+		clk:            clk,
+		log:            slog.New(newDedupHandler(log.Handler(), opt.logEvery, time.Now)).With("component", "publisher"),
+		lim:            newLimiter(cfg.MaxPublishRate, opt.limiterNow),
+	}
+	// AWS counts the topic against the 128KB limit of the whole message.
+	p.payloadLimit = min(int(cfg.Batch.MaxBytes), int(MaxPayload)-len(p.telemetryTopic)-2)
+	p.maxReadings.Store(int32(cfg.Batch.MaxReadings))
+	if b.tls {
+		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		p.tls = f
+		p.certExpires.Store(f.leaf.NotAfter.UnixNano())
+	}
+	p.touch()
+	return p, nil
+}
+
+// OnConnect registers fn to run, in a goroutine of its own, after every
+// successful connect (and after the connected:true status is published).
+// Its ctx is cancelled when that connection ends; Run waits for it (within
+// the shutdown timeout) before returning. Register before Run.
+func (p *Publisher) OnConnect(fn func(ctx context.Context, s *Session)) {
+	p.hookMu.Lock()
+	defer p.hookMu.Unlock()
+	p.hooks = append(p.hooks, fn)
+}
+
+// SetBatchMaxReadings changes batch.max_readings for the messages packed
+// from now on (the shadow's mqtt.batch.max_readings). The value is checked
+// as the config file's is.
+func (p *Publisher) SetBatchMaxReadings(n int) error {
+	if err := validateMaxReadings(n); err != nil {
+		return fmt.Errorf("batch.max_readings: %w", err)
+	}
+	p.maxReadings.Store(int32(n))
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Publisher) Stats() Stats {
+	s := Stats{
+		Connected:  p.connected.Load(),
+		Delivered:  p.delivered.Load(),
+		Messages:   p.messages.Load(),
+		Reconnects: p.reconnects.Load(),
+		Discarded:  p.discarded.Load(),
+	}
+	if e := p.lastErr.Load(); e != nil {
+		s.LastError = *e
+	}
+	if ns := p.certExpires.Load(); ns != 0 {
+		s.CertExpires = time.Unix(0, ns)
+	}
+	return s
+}
+
+// Progress is the last time the delivery loop showed it is alive: it
+// advances at least every second while connecting, delivering, idling or
+// backing off, and stops if the loop wedges (the systemd watchdog).
+func (p *Publisher) Progress() time.Time { return time.Unix(0, p.progress.Load()) }
+
+func (p *Publisher) touch() { p.progress.Store(time.Now().UnixNano()) }
+
+func (p *Publisher) setErr(err error) {
+	s := err.Error()
+	p.lastErr.Store(&s)
+}
+
+// sleep waits d while showing progress; false if ctx ended first.
+func (p *Publisher) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(p.opt.tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			p.touch()
+			return true
+		case <-tick.C:
+			p.touch()
+		}
+	}
+}
+
+// checkCert records the client certificate's expiry and warns within
+// opt.certWarn of it.
+func (p *Publisher) checkCert(f *tlsFiles) {
+	na := f.leaf.NotAfter
+	p.certExpires.Store(na.UnixNano())
+	left := na.Sub(p.clk.Now())
+	switch {
+	case left <= 0:
+		p.log.Error("client certificate has expired: the broker will refuse it; install a renewed certificate",
+			"cert_file", p.cfg.CertFile, "not_after", na.UTC().Format(time.RFC3339))
+	case left < p.opt.certWarn:
+		p.log.Warn("client certificate expires soon: renew it before the broker refuses it",
+			"cert_file", p.cfg.CertFile, "not_after", na.UTC().Format(time.RFC3339),
+			"days_left", int(left.Hours()/24))
+	}
+}

@@ -1,0 +1,180 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+)
+
+// Run owns the connection loop until ctx is done: connect, publish the
+// online status, start the OnConnect hooks, deliver the buffer; on a lost
+// connection back off and start again with a fresh client. When ctx ends
+// it flushes what it can, publishes connected:false and disconnects, all
+// within shutdown_timeout, waits for the hooks (within the same budget) and
+// returns nil. It returns ErrRunning if called twice.
+func (p *Publisher) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	if !p.broker.tls {
+		p.log.Warn("insecure: "+p.cfg.Broker+" is plain TCP without TLS; readings and the device identity are sent in the clear",
+			"broker", p.cfg.Broker)
+	}
+	bo := backoff{min: p.opt.backoffMin, max: p.opt.backoffMax, rand: p.opt.rand}
+	var stopDeadline time.Time
+	defer func() { p.waitHooks(stopDeadline) }()
+	first, streak := true, false
+	for {
+		p.touch()
+		if ctx.Err() != nil {
+			stopDeadline = time.Now().Add(p.cfg.ShutdownTimeout)
+			return nil
+		}
+		c, err := p.connect(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				stopDeadline = time.Now().Add(p.cfg.ShutdownTimeout)
+				return nil
+			}
+			p.setErr(err)
+			// No attempt number or delay in the line: identical lines are
+			// what the repeat filter folds.
+			p.log.Warn("connect failed", "err", err)
+			if !p.sleep(ctx, bo.next()) {
+				stopDeadline = time.Now().Add(p.cfg.ShutdownTimeout)
+				return nil
+			}
+			continue
+		}
+		if !first {
+			p.reconnects.Add(1)
+		}
+		first = false
+		lost, deadline := p.serve(ctx, c)
+		if lost == nil {
+			stopDeadline = deadline
+			return nil
+		}
+		p.setErr(lost)
+		lived := time.Since(c.up)
+		if lived >= p.opt.stableAfter {
+			bo.reset()
+		}
+		topic, published := c.published()
+		switch {
+		case lived < p.opt.youngLoss && published && !errors.Is(lost, errAckTimeout):
+			// AWS IoT answers a publish its policy denies by closing the
+			// connection; nothing else tells us. Say so once per streak.
+			if !streak {
+				p.log.Error("the broker closed the connection right after a publish to "+topic+
+					": on AWS IoT this usually means the policy does not allow iot:Publish on it",
+					"topic", topic, "err", lost)
+			}
+			streak = true
+		case lived >= p.opt.youngLoss:
+			streak = false
+		}
+		p.log.Warn("connection lost", "err", lost)
+		if !p.sleep(ctx, bo.next()) {
+			stopDeadline = time.Now().Add(p.cfg.ShutdownTimeout)
+			return nil
+		}
+	}
+}
+
+// serve runs one connection. It returns why the connection was lost, or
+// nil when ctx ended and the connection was closed cleanly, with the
+// deadline of the shutdown budget.
+func (p *Publisher) serve(ctx context.Context, c *conn) (lost error, deadline time.Time) {
+	sctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.lost:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	s := &Session{p: p, c: c, ctx: sctx}
+	p.connected.Store(true)
+	defer p.connected.Store(false)
+	p.log.Info("connected", "broker", p.cfg.Broker, "client_id", p.device)
+
+	err := s.Publish(ctx, p.statusTopic, onlinePayload(p.clk.Now()), p.cfg.StatusRetain)
+	switch {
+	case err == nil:
+		p.startHooks(sctx, s)
+		err = p.drain(ctx, c)
+	case ctx.Err() != nil:
+		err = errStopping
+	}
+	if errors.Is(err, errStopping) && !c.isLost() {
+		return nil, p.goodbye(c)
+	}
+	if err == nil || !c.isLost() {
+		// Not a connection failure (e.g. the buffer failed to read): end
+		// the connection anyway so the next one starts from a clean state.
+		if err == nil {
+			err = errors.New("delivery stopped")
+		}
+		c.kill(err)
+	}
+	if ctx.Err() != nil {
+		return nil, time.Now().Add(p.cfg.ShutdownTimeout)
+	}
+	return c.err(), time.Time{}
+}
+
+// goodbye publishes connected:false and disconnects, within what is left of
+// the shutdown budget (the flush used most of it). A DISCONNECT makes the
+// broker discard the Will, so the explicit message is what says offline.
+func (p *Publisher) goodbye(c *conn) time.Time {
+	budget := p.cfg.ShutdownTimeout / 5
+	deadline := time.Now().Add(budget)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	s := &Session{p: p, c: c, ctx: context.Background()}
+	if err := s.Publish(ctx, p.statusTopic, offlinePayload, p.cfg.StatusRetain); err != nil {
+		p.log.Warn("could not publish connected:false before disconnecting; the broker's Last Will will say it instead", "err", err)
+		// Without a DISCONNECT the broker publishes the Will for us.
+		c.kill(err)
+		return deadline
+	}
+	c.client.Disconnect(uint(min(budget, 250*time.Millisecond) / time.Millisecond))
+	c.kill(errStopping)
+	p.log.Info("disconnected", "broker", p.cfg.Broker, "delivered", p.delivered.Load())
+	return deadline
+}
+
+func (p *Publisher) startHooks(ctx context.Context, s *Session) {
+	p.hookMu.Lock()
+	hooks := slices.Clone(p.hooks)
+	p.hookMu.Unlock()
+	for _, fn := range hooks {
+		p.hookWG.Add(1)
+		go func() {
+			defer p.hookWG.Done()
+			fn(ctx, s)
+		}()
+	}
+}
+
+// waitHooks waits for OnConnect hooks to return, until deadline.
+func (p *Publisher) waitHooks(deadline time.Time) {
+	done := make(chan struct{})
+	go func() {
+		p.hookWG.Wait()
+		close(done)
+	}()
+	if deadline.IsZero() {
+		deadline = time.Now().Add(p.cfg.ShutdownTimeout)
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		p.log.Warn("an OnConnect hook did not return within shutdown_timeout")
+	}
+}

@@ -1,0 +1,173 @@
+package publisher
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// alpnAWS is the ALPN protocol AWS IoT Core requires for MQTT over port 443.
+const alpnAWS = "x-amzn-mqtt-ca"
+
+// tlsFiles is what ca_file, cert_file and key_file hold, parsed.
+type tlsFiles struct {
+	roots *x509.CertPool
+	cert  tls.Certificate
+	leaf  *x509.Certificate
+}
+
+// loadTLSFiles reads and checks the three files. Errors name the field and
+// the file; they never quote the key (its parse errors are replaced by a
+// fixed message rather than passed through).
+func loadTLSFiles(caFile, certFile, keyFile string) (*tlsFiles, error) {
+	var errs []error
+	f := &tlsFiles{}
+	if caFile == "" {
+		errs = append(errs, errors.New("ca_file: required for a TLS broker"))
+	} else if roots, err := loadCA(caFile); err != nil {
+		errs = append(errs, fmt.Errorf("ca_file: %w", err))
+	} else {
+		f.roots = roots
+	}
+	var chain [][]byte
+	if certFile == "" {
+		errs = append(errs, errors.New("cert_file: required for a TLS broker"))
+	} else if ders, leaf, err := loadCert(certFile); err != nil {
+		errs = append(errs, fmt.Errorf("cert_file: %w", err))
+	} else {
+		chain, f.leaf = ders, leaf
+	}
+	var key crypto.Signer
+	if keyFile == "" {
+		errs = append(errs, errors.New("key_file: required for a TLS broker"))
+	} else if k, err := loadKey(keyFile); err != nil {
+		errs = append(errs, fmt.Errorf("key_file: %w", err))
+	} else {
+		key = k
+	}
+	if f.leaf != nil && key != nil {
+		pub, ok := f.leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !pub.Equal(key.Public()) {
+			errs = append(errs, fmt.Errorf("key_file: %s does not match the certificate in %s", keyFile, certFile))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	f.cert = tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: f.leaf}
+	return f, nil
+}
+
+// config is the client side of mutual TLS to host.
+func (f *tlsFiles) config(host string, alpn bool) *tls.Config {
+	c := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		RootCAs:      f.roots,
+		Certificates: []tls.Certificate{f.cert},
+		// Set explicitly so SNI goes out even when the dial address is
+		// rewritten (AWS IoT on 443 routes by SNI).
+		ServerName: host,
+	}
+	if alpn {
+		c.NextProtos = []string{alpnAWS}
+	}
+	return c
+}
+
+func loadCA(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
+func loadCert(path string) ([][]byte, *x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ders [][]byte
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			ders = append(ders, block.Bytes)
+		}
+	}
+	if len(ders) == 0 {
+		return nil, nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	leaf, err := x509.ParseCertificate(ders[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ders, leaf, nil
+}
+
+// loadKey refuses a key others may read or write before reading it, so a
+// misconfigured kit fails the same way whoever runs the check.
+func loadKey(path string) (crypto.Signer, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if m := st.Mode().Perm(); m&0o006 != 0 {
+		what := "readable"
+		if m&0o004 == 0 {
+			what = "writable"
+		}
+		return nil, fmt.Errorf("%s is %s by others (mode %04o): chmod 0640 it", path, what, m)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return nil, fmt.Errorf("%s: no PEM private key in it", path)
+		}
+		if !strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			continue
+		}
+		if k := parseKey(block.Bytes); k != nil {
+			return k, nil
+		}
+		// The parser's error is not passed on: it may describe the bytes.
+		return nil, fmt.Errorf("%s: %s block is not a PKCS#1, PKCS#8 or EC private key", path, block.Type)
+	}
+}
+
+func parseKey(der []byte) crypto.Signer {
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		switch k := k.(type) {
+		case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey:
+			return k.(crypto.Signer)
+		}
+		return nil
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return k
+	}
+	if k, err := x509.ParseECPrivateKey(der); err == nil {
+		return k
+	}
+	return nil
+}
