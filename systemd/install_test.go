@@ -1,0 +1,142 @@
+package systemd
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestInstallScriptIsClean(t *testing.T) {
+	needTools(t, "shellcheck")
+	run(t, ".", "shellcheck", "install.sh")
+}
+
+func TestInstallIntoStagingRoot(t *testing.T) {
+	needTools(t, "systemd-sysusers", "systemctl")
+	stage := newStage(t)
+	bin := filepath.Join(t.TempDir(), "kitd")
+	write(t, bin, "#!/bin/sh\necho v1\n", 0o755)
+	installStaged(t, stage, bin)
+
+	for path, mode := range map[string]os.FileMode{
+		"usr/bin/kitd":                        0o755,
+		"usr/lib/systemd/system/kitd.service": 0o644,
+		"usr/lib/sysusers.d/kitd.conf":        0o644,
+		"usr/lib/udev/rules.d/60-kitd.rules":  0o644,
+		"etc/kitd/config.yaml":                0o644,
+		"etc/kitd":                            0o755 | os.ModeDir,
+		"var/lib/kitd":                        0o750 | os.ModeDir,
+	} {
+		fi, err := os.Stat(filepath.Join(stage, path))
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		if fi.Mode() != mode {
+			t.Errorf("%s: mode %s, want %s", path, fi.Mode(), mode)
+		}
+	}
+	if got, want := read(t, filepath.Join(stage, "etc/kitd/config.yaml")), read(t, "../configs/kit.yaml"); got != want {
+		t.Error("etc/kitd/config.yaml is not configs/kit.yaml")
+	}
+
+	passwd := read(t, filepath.Join(stage, "etc/passwd"))
+	user := entry(passwd, "kitd")
+	if user == nil || user[5] != "/var/lib/kitd" || user[6] != "/usr/sbin/nologin" {
+		t.Fatalf("kitd user: %q in\n%s", user, passwd)
+	}
+	group := read(t, filepath.Join(stage, "etc/group"))
+	// The existing i2c group keeps its gid and members; gpio is created.
+	if i2c := entry(group, "i2c"); i2c == nil || i2c[2] != "994" || !strings.Contains(i2c[3], "pi") || !strings.Contains(i2c[3], "kitd") {
+		t.Errorf("i2c group: %q, want gid 994 with pi and kitd", i2c)
+	}
+	if gpio := entry(group, "gpio"); gpio == nil || !strings.Contains(gpio[3], "kitd") {
+		t.Errorf("gpio group: %q, want it created with kitd", gpio)
+	}
+	fi, err := os.Stat(filepath.Join(stage, "var/lib/kitd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); itoa(st.Uid) != user[2] || itoa(st.Gid) != user[3] {
+		t.Errorf("var/lib/kitd owned by %d:%d, want kitd %s:%s", st.Uid, st.Gid, user[2], user[3])
+	}
+	link, err := os.Readlink(filepath.Join(stage, "etc/systemd/system/multi-user.target.wants/kitd.service"))
+	if err != nil || link != "/usr/lib/systemd/system/kitd.service" {
+		t.Errorf("service not enabled: link %q, %v", link, err)
+	}
+}
+
+// Running it again is an upgrade: the binary is replaced; the config the
+// admin edited, the certificates, users and groups are left as they are.
+func TestInstallAgainKeepsConfigAndCertificates(t *testing.T) {
+	needTools(t, "systemd-sysusers", "systemctl")
+	stage := newStage(t)
+	dir := t.TempDir()
+	v1, v2 := filepath.Join(dir, "v1"), filepath.Join(dir, "v2")
+	write(t, v1, "#!/bin/sh\necho v1\n", 0o755)
+	write(t, v2, "#!/bin/sh\necho v2\n", 0o755)
+	installStaged(t, stage, v1)
+
+	conf := filepath.Join(stage, "etc/kitd/config.yaml")
+	key := filepath.Join(stage, "etc/kitd/private.pem.key")
+	write(t, conf, "device: { id: kit-042 }\n", 0o644)
+	write(t, key, "-----BEGIN PRIVATE KEY-----\n", 0o640)
+	passwd, group := read(t, filepath.Join(stage, "etc/passwd")), read(t, filepath.Join(stage, "etc/group"))
+
+	out := installStaged(t, stage, v2)
+	if !strings.Contains(out, "keeping the existing") {
+		t.Errorf("second install did not say it kept the config:\n%s", out)
+	}
+	if got := read(t, filepath.Join(stage, "usr/bin/kitd")); got != "#!/bin/sh\necho v2\n" {
+		t.Errorf("binary not replaced: %q", got)
+	}
+	if got := read(t, conf); got != "device: { id: kit-042 }\n" {
+		t.Errorf("config overwritten: %q", got)
+	}
+	if got := read(t, key); got != "-----BEGIN PRIVATE KEY-----\n" {
+		t.Errorf("key changed: %q", got)
+	}
+	if fi, _ := os.Stat(key); fi.Mode() != 0o640 {
+		t.Errorf("key mode %s, want 0640", fi.Mode())
+	}
+	if read(t, filepath.Join(stage, "etc/passwd")) != passwd || read(t, filepath.Join(stage, "etc/group")) != group {
+		t.Error("second install changed users or groups")
+	}
+}
+
+func TestInstallRefusesBadArguments(t *testing.T) {
+	stage := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--binary is required"},
+		{[]string{"--binary", "/nonexistent/kitd", "--root", stage}, "--binary /nonexistent/kitd: no such file"},
+		{[]string{"--binary", "install.sh", "--root", "/nonexistent"}, "--root /nonexistent: no such directory"},
+		{[]string{"--binary", "install.sh", "--config", "/nonexistent.yaml", "--root", stage}, "--config /nonexistent.yaml: no such file"},
+		{[]string{"--bogus"}, "unknown argument '--bogus'"},
+	} {
+		out, err := runErr(".", "sh", append([]string{"install.sh"}, c.args...)...)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("install.sh %q: %v, output %q; want an error with %q", c.args, err, out, c.want)
+		}
+	}
+	if entries, _ := os.ReadDir(stage); len(entries) != 0 {
+		t.Errorf("a refused install wrote %d entries into the stage", len(entries))
+	}
+}
+
+// entry returns the fields of name's line in a passwd or group file.
+func entry(file, name string) []string {
+	for _, line := range strings.Split(file, "\n") {
+		if f := strings.Split(line, ":"); f[0] == name {
+			return f
+		}
+	}
+	return nil
+}
+
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }

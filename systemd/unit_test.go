@@ -1,0 +1,136 @@
+package systemd
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// unitDirectives parses kitd.service into key -> values, in order.
+func unitDirectives(t *testing.T) map[string][]string {
+	t.Helper()
+	f, err := os.Open("kitd.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == '[' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("kitd.service: not a directive: %q", line)
+		}
+		d[k] = append(d[k], v)
+	}
+	return d
+}
+
+// The unit's promises, each of which a later edit could quietly break.
+func TestUnitDirectives(t *testing.T) {
+	d := unitDirectives(t)
+	for k, want := range map[string]string{
+		"Type":                     "notify",
+		"NotifyAccess":             "main",
+		"ExecStart":                "/usr/bin/kitd run -c /etc/kitd/config.yaml",
+		"Restart":                  "on-failure",
+		"RestartPreventExitStatus": "2", // a config error must not restart in a loop
+		"User":                     "kitd",
+		"SupplementaryGroups":      "i2c gpio",
+		"StateDirectory":           "kitd",
+		"ConfigurationDirectory":   "kitd",
+		"NoNewPrivileges":          "yes",
+		"ProtectSystem":            "strict",
+		"DevicePolicy":             "closed",
+		"CapabilityBoundingSet":    "",
+		"RestrictAddressFamilies":  "AF_UNIX AF_INET AF_INET6", // no AF_NETLINK: 1-Wire is read from sysfs
+		"StartLimitBurst":          "5",
+	} {
+		if got := d[k]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s=%q, want %q", k, got, want)
+		}
+	}
+	if w := d["WatchdogSec"]; len(w) != 1 || w[0] == "" || w[0] == "0" {
+		t.Errorf("WatchdogSec=%q, want a timeout", w)
+	}
+	// No globs: char-* would allow every character device.
+	if got, want := d["DeviceAllow"], []string{"char-i2c rw", "char-gpiochip rw"}; !slices.Equal(got, want) {
+		t.Errorf("DeviceAllow=%q, want %q", got, want)
+	}
+	// The agent must start with no network and no time sync.
+	for _, k := range []string{"Wants", "Requires", "After", "BindsTo"} {
+		for _, v := range d[k] {
+			for _, bad := range []string{"network-online.target", "time-sync.target"} {
+				if strings.Contains(v, bad) {
+					t.Errorf("%s=%s: the agent must start without network or time sync", k, v)
+				}
+			}
+		}
+	}
+	// adjtimex(2) tells the clock package whether NTP synced; ProtectClock
+	// and a filter without adjtimex deny it, and every reading would be
+	// stamped unsynced forever.
+	if _, set := d["ProtectClock"]; set {
+		t.Error("ProtectClock= denies adjtimex, which the clock package needs read-only")
+	}
+	if !slices.Contains(d["SystemCallFilter"], "adjtimex") || d["SystemCallFilter"][len(d["SystemCallFilter"])-1] != "adjtimex" {
+		t.Errorf("SystemCallFilter=%q: adjtimex must be allowed last, after the ~@privileged removal", d["SystemCallFilter"])
+	}
+	if _, set := d["ProcSubset"]; set {
+		t.Error("ProcSubset= hides /proc/sys/kernel/random/boot_id, which the clock package reads")
+	}
+}
+
+// stagedUnit installs into a staging tree with the host's systemd units,
+// so that systemd-analyze can load kitd.service as it would be installed.
+func stagedUnit(t *testing.T) string {
+	t.Helper()
+	needTools(t, "systemd-analyze", "systemd-sysusers", "systemctl")
+	stage := newStage(t)
+	bin := filepath.Join(t.TempDir(), "kitd")
+	write(t, bin, "#!/bin/sh\n", 0o755)
+	installStaged(t, stage, bin)
+	stageSystemd(t, stage)
+	return stage
+}
+
+func TestUnitVerifies(t *testing.T) {
+	stage := stagedUnit(t)
+	out, err := runErr(".", "systemd-analyze", "verify", "--root="+stage, "kitd.service")
+	if err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+var exposure = regexp.MustCompile(`Overall exposure level for kitd\.service: (\d+\.\d+) (\w+)`)
+
+// The score goal is 2.0 ("OK"); docs/install.md states the measured one.
+func TestUnitSecurityExposure(t *testing.T) {
+	stage := stagedUnit(t)
+	out := run(t, ".", "systemd-analyze", "security", "--offline=true", "--root="+stage, "--no-pager", "kitd.service")
+	m := exposure.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, _ := strconv.ParseFloat(m[1], 64)
+	if score > 2.0 {
+		t.Errorf("exposure %s %s, want 2.0 or lower:\n%s", m[1], m[2], out)
+	}
+	// The price of reading NTP's sync state, on purpose.
+	if !strings.Contains(out, "adjtimex is allowed") {
+		t.Errorf("adjtimex is not allowed: the clock could never tell it synced:\n%s", out)
+	}
+	doc := read(t, "../docs/install.md")
+	if want := "exposure level " + m[1]; !strings.Contains(doc, want) {
+		t.Errorf("docs/install.md does not state the measured %q", want)
+	}
+}
