@@ -191,7 +191,7 @@ func (o *Options) Address(key string, def uint16) uint16 {
 	}
 	n := o.Int(key, int(def))
 	if n < 0x03 || n > 0x77 {
-		o.fail(key, "0x%x out of range 0x03..0x77", n)
+		o.fail(key, "%#x out of range 0x03..0x77", n)
 		return def
 	}
 	return uint16(n)
