@@ -77,7 +77,8 @@ func readOnce(ctx context.Context, reg *Registry, c Config) (Values, time.Durati
 	if err == nil {
 		v, err = calibrate(v, c.Calibrate)
 	}
-	cerr := dev.Close(ctx)
+	// Close even after ctx is cancelled (Ctrl-C): it has its own deadline.
+	cerr := dev.Close(context.WithoutCancel(ctx))
 	switch {
 	case err != nil:
 		return nil, took, fmt.Errorf("read: %w", err)

@@ -141,3 +141,25 @@ func TestFormatNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestReadOnceCancelledStillCloses(t *testing.T) {
+	p := &probe{}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.readFn = func(int) (Values, error) {
+		cancel() // Ctrl-C while reading; the read itself completes
+		return Values{"v": 1}, nil
+	}
+	rs := ReadOnce(ctx, probeRegistry(t, map[string]*probe{"a": p}), []Config{{Name: "a", Driver: "probe", Interval: time.Second}})
+	if len(rs) != 1 {
+		t.Fatal(rs)
+	}
+	// The read finished; the close must not inherit the cancellation.
+	if rs[0].Err != nil || rs[0].Values["v"] != 1 {
+		t.Fatalf("result %+v", rs[0])
+	}
+	eventually(t, 5*time.Second, "driver closed", func() bool {
+		_, c, _ := p.counts()
+		return c == 1
+	})
+	p.checkMisuse(t)
+}
