@@ -1,0 +1,219 @@
+package w1
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// DefaultDir is where the kernel lists 1-Wire devices.
+const DefaultDir = "/sys/bus/w1/devices"
+
+var (
+	anyID  = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{12}$`)
+	tempID = regexp.MustCompile(`^(10|22|28|3b|42)-[0-9a-f]{12}$`)
+)
+
+// families names the 1-Wire family codes the kernel's w1_therm driver
+// reads as thermometers.
+var families = map[string]string{
+	"10": "DS18S20",
+	"22": "DS1822",
+	"28": "DS18B20",
+	"3b": "DS1825",
+	"42": "DS28EA00",
+}
+
+// IsThermometerID reports whether id names a thermometer the kernel can
+// read, e.g. 28-0316a2795aff (lower case, as the kernel writes it).
+func IsThermometerID(id string) bool { return tempID.MatchString(id) }
+
+// Device is one entry of the kernel's device list.
+type Device struct {
+	ID   string // e.g. 28-0316a2795aff
+	Chip string // e.g. DS18B20; "" for families this package does not read
+}
+
+// List returns the 1-Wire devices in dir, sorted by id; bus masters and
+// other entries are skipped. A missing dir is not an error: it means the
+// w1 overlay is not loaded, and the list is empty.
+func List(dir string) ([]Device, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Device
+	for _, e := range ents {
+		if !anyID.MatchString(e.Name()) {
+			continue
+		}
+		out = append(out, Device{ID: e.Name(), Chip: families[e.Name()[:2]]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Errors of Read, each one a known way a 1-Wire read goes wrong.
+var (
+	// ErrNotFound is returned when the device is not in the directory.
+	ErrNotFound = errors.New("not found (check the wiring and the 4.7 kΩ pull-up; on a Pi: dtoverlay=w1-gpio in /boot/firmware/config.txt)")
+	// ErrCRC is returned when the kernel flags the scratchpad's CRC.
+	ErrCRC = errors.New("CRC check failed (loose wire, long cable or missing pull-up)")
+	// ErrPowerOn is returned for 85.000 °C, the power-on value.
+	ErrPowerOn = errors.New("85.000 °C is the power-on value: the sensor reset and did not convert (weak parasite power?)")
+	// ErrBadValue is returned for 127.94 °C, a known bad-wiring value.
+	ErrBadValue = errors.New("127.94 °C is a known bad-wiring value")
+	// ErrAllZero is returned for an all-zero scratchpad.
+	ErrAllZero = errors.New("all-zero scratchpad: the sensor did not answer (data line held low?)")
+	// ErrOpenLine is returned for -0.0625 °C read without a scratchpad.
+	ErrOpenLine = errors.New("-0.0625 °C: an open data line reads all ones")
+	// ErrFormat is returned when a file does not have the kernel's format.
+	ErrFormat = errors.New("unexpected file format")
+)
+
+// Read converts and reads one thermometer and returns °C. It blocks for
+// the conversion inside the kernel and cannot be interrupted.
+func Read(dir, id string) (float64, error) {
+	devDir := filepath.Join(dir, id)
+	data, err := os.ReadFile(filepath.Join(devDir, "w1_slave"))
+	if err == nil {
+		return ParseSlave(data)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	data, err = os.ReadFile(filepath.Join(devDir, "temperature"))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, statErr := os.Stat(devDir); errors.Is(statErr, fs.ErrNotExist) {
+			return 0, fmt.Errorf("%s in %s: %w", id, dir, ErrNotFound)
+		}
+		return 0, fmt.Errorf("%s: neither w1_slave nor temperature: %w", devDir, ErrFormat)
+	}
+	if err != nil {
+		// The kernel fails this read with EIO when the CRC does not match.
+		return 0, err
+	}
+	return ParseTemperature(data)
+}
+
+// ParseTemperature parses the temperature file (m°C).
+func ParseTemperature(data []byte) (float64, error) {
+	s := strings.TrimSpace(string(data))
+	m, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("temperature %q: %w", s, ErrFormat)
+	}
+	if err := checkMilli(m); err != nil {
+		return 0, err
+	}
+	// -0.0625 °C is what all ones read; without the scratchpad it cannot
+	// be told from a real reading, and the kernel truncates it to -62 (or
+	// -63 where it shifts instead of dividing).
+	if m == -62 || m == -63 {
+		return 0, ErrOpenLine
+	}
+	return float64(m) / 1000, nil
+}
+
+// ParseSlave parses the w1_slave file.
+func ParseSlave(data []byte) (float64, error) {
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	if len(lines) != 2 {
+		return 0, fmt.Errorf("w1_slave has %d lines, want 2: %w", len(lines), ErrFormat)
+	}
+	head, verdict, ok := strings.Cut(string(lines[0]), ": crc=")
+	if !ok {
+		return 0, fmt.Errorf("w1_slave line 1 %q: %w", lines[0], ErrFormat)
+	}
+	spad, err := scratchpad(head)
+	if err != nil {
+		return 0, err
+	}
+	if !strings.HasSuffix(verdict, " YES") {
+		return 0, fmt.Errorf("crc=%s: %w", verdict, ErrCRC)
+	}
+	if spad == [9]byte{} {
+		return 0, ErrAllZero
+	}
+	_, t, ok := strings.Cut(string(lines[1]), " t=")
+	if !ok {
+		return 0, fmt.Errorf("w1_slave line 2 %q: %w", lines[1], ErrFormat)
+	}
+	m, err := strconv.Atoi(strings.TrimSpace(t))
+	if err != nil {
+		return 0, fmt.Errorf("t=%q: %w", t, ErrFormat)
+	}
+	if err := checkMilli(m); err != nil {
+		return 0, err
+	}
+	// All ones is an open line; the CRC of all ones is 0xC9, so it only
+	// gets here from a kernel that does not check, but then it is caught.
+	if spad == [9]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF} {
+		return 0, ErrOpenLine
+	}
+	return float64(m) / 1000, nil
+}
+
+func checkMilli(m int) error {
+	switch m {
+	case 85000:
+		return ErrPowerOn
+	case 127937, 127940:
+		return ErrBadValue
+	}
+	return nil
+}
+
+func scratchpad(s string) ([9]byte, error) {
+	var spad [9]byte
+	f := strings.Fields(s)
+	if len(f) != len(spad) {
+		return spad, fmt.Errorf("scratchpad %q has %d bytes, want 9: %w", s, len(f), ErrFormat)
+	}
+	for i, h := range f {
+		b, err := strconv.ParseUint(h, 16, 8)
+		if err != nil {
+			return spad, fmt.Errorf("scratchpad byte %q: %w", h, ErrFormat)
+		}
+		spad[i] = byte(b)
+	}
+	return spad, nil
+}
+
+// Resolution reads the resolution file (bits, 9..12) of newer kernels;
+// ok is false when the kernel has no such file.
+func Resolution(dir, id string) (bits int, ok bool, err error) {
+	data, err := os.ReadFile(filepath.Join(dir, id, "resolution"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	bits, err = strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0, false, fmt.Errorf("resolution %q: %w", data, ErrFormat)
+	}
+	return bits, true, nil
+}
+
+// SetResolution writes the resolution file. The kernel allows this to
+// root only; the error says so.
+func SetResolution(dir, id string, bits int) error {
+	p := filepath.Join(dir, id, "resolution")
+	err := os.WriteFile(p, []byte(strconv.Itoa(bits)+"\n"), 0)
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%w: only root may change it; run once: echo %d | sudo tee %s", err, bits, p)
+	}
+	return err
+}
