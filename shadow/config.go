@@ -1,0 +1,59 @@
+package shadow
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Config is the shadow section of the config file.
+type Config struct {
+	// Enabled turns the shadow on. Default true.
+	Enabled bool `mapstructure:"enabled"`
+	// Name selects a named shadow; "" (the default) is the classic shadow.
+	Name string `mapstructure:"name"`
+	// StateFile keeps the last applied desired state across restarts.
+	// Default /var/lib/kitd/shadow.json.
+	StateFile string `mapstructure:"state_file"`
+	// MinReportInterval is the least time between two reports of changed
+	// agent state; acknowledgements of desired changes go at once.
+	// Default 10s, at least 1s.
+	MinReportInterval time.Duration `mapstructure:"min_report_interval"`
+}
+
+// minReportFloor keeps a fleet of kits far below AWS's per-thing shadow
+// update rate, whatever the config says.
+const minReportFloor = time.Second
+
+// shadowName is AWS's rule for a named shadow: it becomes a topic level, so
+// '/', '+', '#' and '$' must never reach it.
+var shadowName = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,64}$`)
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		Enabled:           true,
+		StateFile:         "/var/lib/kitd/shadow.json",
+		MinReportInterval: 10 * time.Second,
+	}
+}
+
+// Validate reports every invalid field, each error starting with the field's
+// key relative to the shadow section.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Name != "" && !shadowName.MatchString(c.Name) {
+		errs = append(errs, fmt.Errorf("name: %q: use 1 to 64 letters, digits, ':', '_' or '-'", c.Name))
+	}
+	if c.Enabled && c.StateFile == "" {
+		errs = append(errs, errors.New("state_file: must not be empty"))
+	}
+	switch {
+	case c.MinReportInterval <= 0:
+		errs = append(errs, errors.New("min_report_interval: must be positive"))
+	case c.MinReportInterval < minReportFloor:
+		errs = append(errs, fmt.Errorf("min_report_interval: must be at least %s", minReportFloor))
+	}
+	return errors.Join(errs...)
+}

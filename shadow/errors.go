@@ -1,0 +1,41 @@
+package shadow
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of the shadow protocol.
+var (
+	// ErrTimeout is returned when the shadow service did not answer a
+	// request within the request timeout.
+	ErrTimeout = errors.New("shadow: no answer from the shadow service")
+	// ErrNoShadow is returned by get when the thing has no shadow yet
+	// (404): nothing desired, nothing reported.
+	ErrNoShadow = errors.New("shadow: no shadow document")
+	// ErrClosed is returned when a request is made after the connection it
+	// was made on has ended.
+	ErrClosed = errors.New("shadow: connection ended")
+)
+
+// Errors of the state file.
+var (
+	// ErrCorruptState is wrapped by the error logged when the state file
+	// cannot be parsed; the file is set aside as <state_file>.bad.
+	ErrCorruptState = errors.New("shadow: corrupt state file")
+)
+
+// RejectedError is a request the shadow service refused, with AWS's code
+// (400, 404, 409, 413, 429, 500...) and message.
+type RejectedError struct {
+	Code    int
+	Message string
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("shadow: rejected %d: %s", e.Code, e.Message)
+}
+
+// codeConflict is AWS's answer to an update whose version is not the
+// document's: someone else wrote first.
+const codeConflict = 409

@@ -1,0 +1,130 @@
+package shadow
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// stateFile is the state file's content: the desired settings last
+// applied, in the desired document's own shape.
+type stateFile struct {
+	Device  string         `json:"device"`
+	Shadow  string         `json:"shadow,omitempty"`
+	Desired map[string]any `json:"desired"`
+}
+
+// desiredDocLocked is the applied settings as a desired document.
+func (s *Shadow) desiredDocLocked() map[string]any {
+	doc := map[string]any{}
+	for k, v := range s.applied {
+		if k == batchKey {
+			doc["mqtt"] = map[string]any{"batch": map[string]any{"max_readings": v.raw}}
+			continue
+		}
+		sensorsDoc, _ := doc["sensors"].(map[string]any)
+		if sensorsDoc == nil {
+			sensorsDoc = map[string]any{}
+			doc["sensors"] = sensorsDoc
+		}
+		fields, _ := sensorsDoc[k.sensor].(map[string]any)
+		if fields == nil {
+			fields = map[string]any{}
+			sensorsDoc[k.sensor] = fields
+		}
+		fields[k.field] = v.raw
+	}
+	return doc
+}
+
+func (s *Shadow) saveLocked() error {
+	b, err := json.MarshalIndent(stateFile{Device: s.device, Shadow: s.cfg.Name, Desired: s.desiredDocLocked()}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("shadow: %s: %w", s.cfg.StateFile, err)
+	}
+	return writeAtomic(s.cfg.StateFile, append(b, '\n'))
+}
+
+// writeAtomic replaces path so that after a power loss it holds either the
+// old content or the new, never a mix: temp file, fsync, rename, fsync the
+// directory (without which the rename itself may be lost).
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("shadow: %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("shadow: %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("shadow: %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("shadow: %s: fsync: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("shadow: %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
+		return fmt.Errorf("shadow: %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("shadow: %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("shadow: %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("shadow: %s: fsync directory: %w", dir, err)
+	}
+	return nil
+}
+
+// load reads the state file. A missing file is no desired state; a file
+// that does not parse is renamed to .bad and reported as ErrCorruptState,
+// so the agent starts from its config file and the evidence is kept.
+func (s *Shadow) load() (map[string]any, error) {
+	path := s.cfg.StateFile
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shadow: %s: %w", path, err)
+	}
+	var f stateFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	perr := dec.Decode(&f)
+	if perr == nil && dec.More() {
+		perr = errors.New("trailing data")
+	}
+	if perr == nil && f.Device == "" {
+		perr = errors.New("no device")
+	}
+	if perr != nil {
+		bad := path + ".bad"
+		if rerr := os.Rename(path, bad); rerr != nil {
+			return nil, fmt.Errorf("%w: %s: %v (and could not set it aside: %v)", ErrCorruptState, path, perr, rerr)
+		}
+		return nil, fmt.Errorf("%w: %s: %v (set aside as %s)", ErrCorruptState, path, perr, bad)
+	}
+	if f.Device != s.device || f.Shadow != s.cfg.Name {
+		// Another kit's card, or another shadow: its settings are not ours.
+		s.log.Warn("shadow: state file belongs to another device or shadow; ignored",
+			"file", path, "device", f.Device, "shadow", f.Shadow)
+		return nil, nil
+	}
+	return f.Desired, nil
+}
