@@ -45,9 +45,10 @@ type Stats struct {
 type Option func(*options)
 
 type options struct {
-	fs        FS
-	log       *slog.Logger
-	failpoint func(name string) error
+	fs          FS
+	log         *slog.Logger
+	failpoint   func(name string) error
+	statfsDelay time.Duration
 }
 
 // WithFS makes the buffer do all file I/O through fsys instead of OSFS.
@@ -64,6 +65,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 func withFailpoint(f func(name string) error) Option {
 	return func(o *options) { o.failpoint = f }
 }
+
+// withStatfsDelay sets how stale the free-space figure may get (tests use 0).
+func withStatfsDelay(d time.Duration) Option { return func(o *options) { o.statfsDelay = d } }
 
 // Group commit bounds: a batch collects whatever appends are queued, up to
 // maxBatchBytes, so one write (and under SyncAlways one fsync) serves them all.
@@ -82,13 +86,14 @@ const (
 // concurrent use, except that one Reader must not be used concurrently.
 type Buffer struct {
 	// instantiation time metadata
-	cfg   Config
-	dir   string
-	fs    FS
-	log   *slog.Logger
-	fp    func(name string) error
-	epoch string
-	lock  io.Closer
+	cfg         Config
+	dir         string
+	fs          FS
+	log         *slog.Logger
+	fp          func(name string) error
+	statfsDelay time.Duration
+	epoch       string
+	lock        io.Closer
 
 	// file state owned by the loop goroutine (and by Open before it starts)
 	tail           File // write handle of tailSeg; nil: the next append rolls
@@ -173,22 +178,28 @@ func Open(cfg Config, opts ...Option) (*Buffer, error) {
 }
 
 func newBuffer(cfg Config, opts []Option) (*Buffer, error) {
-	o := options{fs: OSFS{}, log: slog.New(slog.DiscardHandler), failpoint: func(string) error { return nil }}
+	o := options{
+		fs:          OSFS{},
+		log:         slog.New(slog.DiscardHandler),
+		failpoint:   func(string) error { return nil },
+		statfsDelay: statfsEveryDelay,
+	}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	return &Buffer{
-		cfg:      cfg,
-		dir:      cfg.Dir,
-		fs:       o.fs,
-		log:      o.log.With("component", "buffer", "dir", cfg.Dir),
-		fp:       o.failpoint,
-		appendc:  make(chan *appendReq, appendQueue),
-		ackc:     make(chan struct{}, 1),
-		syncc:    make(chan chan error),
-		notify:   make(chan struct{}, 1),
-		quit:     make(chan struct{}),
-		loopDone: make(chan struct{}),
+		cfg:         cfg,
+		dir:         cfg.Dir,
+		fs:          o.fs,
+		log:         o.log.With("component", "buffer", "dir", cfg.Dir),
+		fp:          o.failpoint,
+		statfsDelay: o.statfsDelay,
+		appendc:     make(chan *appendReq, appendQueue),
+		ackc:        make(chan struct{}, 1),
+		syncc:       make(chan chan error),
+		notify:      make(chan struct{}, 1),
+		quit:        make(chan struct{}),
+		loopDone:    make(chan struct{}),
 	}, nil
 }
 
@@ -435,14 +446,15 @@ func (b *Buffer) commitQueued(req *appendReq) {
 		break
 	}
 	err := b.commit(batch, size)
-	for _, r := range batch {
-		r.done <- err
-	}
 	if err == nil {
+		// Before replying, so a caller that appended sees the signal.
 		select {
 		case b.notify <- struct{}{}:
 		default:
 		}
+	}
+	for _, r := range batch {
+		r.done <- err
 	}
 }
 
@@ -652,7 +664,7 @@ func (b *Buffer) makeRoom(need int64) error {
 	byBytes := i
 	var freeErr error
 	if minFree := int64(b.cfg.MinFreeBytes); minFree > 0 {
-		if !b.freeKnown || b.sinceStatfs >= statfsEvery || time.Since(b.statfsAt) >= statfsEveryDelay {
+		if !b.freeKnown || b.sinceStatfs >= statfsEvery || time.Since(b.statfsAt) >= b.statfsDelay {
 			avail, err := b.fs.Statfs(b.dir)
 			if err != nil {
 				b.log.Warn("cannot check free space", "err", err)
