@@ -38,7 +38,7 @@ func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
 		if s.setErrorsLocked(p.errs) {
 			out.errsChanged = true
 		}
-		s.log.Warn("shadow: desired state rejected, nothing applied", "errors", p.errs)
+		s.log.Warn("shadow: desired state rejected, nothing applied", "count", len(p.errs), "errors", trimmedErrors(p.errs))
 		return out
 	}
 
@@ -199,13 +199,27 @@ func (s *Shadow) setErrorsLocked(errs map[string]string) bool {
 			continue
 		}
 		if _, ok := s.errs[k]; !ok && len(s.errs) >= maxErrors {
-			s.log.Warn("shadow: too many desired state errors to report", "path", p, "error", errs[p])
-			continue
+			continue // the caller logs the count
 		}
 		s.errs[k] = m
 		changed = true
 	}
 	return changed
+}
+
+// trimmedErrors bounds what a desired document, which anyone with update
+// rights writes, can put in the log.
+func trimmedErrors(errs map[string]string) map[string]string {
+	paths := make([]string, 0, len(errs))
+	for p := range errs {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	out := map[string]string{}
+	for _, p := range paths[:min(len(paths), maxErrors)] {
+		out[truncate(p, maxErrorKey)] = truncate(errs[p], maxErrorString)
+	}
+	return out
 }
 
 func (s *Shadow) clearErrorsLocked(match func(path string) bool) bool {

@@ -63,9 +63,10 @@ type Shadow struct {
 	appliedVersion, knownVersion, reportVersion int64
 	// last is the reported state as the service holds it, as far as we
 	// know; reports send the difference from it.
-	last    map[string]any
-	cur     *session
-	closing bool
+	last      map[string]any
+	oversized bool // the size warning was logged
+	cur       *session
+	closing   bool
 }
 
 // New makes a Shadow for device. sensors are the configured sensor names
@@ -196,7 +197,7 @@ func (s *Shadow) reapplyLocked(doc map[string]any) error {
 	prev := s.applied
 	p := parseDesired(doc, s.names)
 	if len(p.errs) > 0 {
-		s.log.Warn("shadow: persisted desired settings no longer fit the config file; dropped", "errors", p.errs)
+		s.log.Warn("shadow: persisted desired settings no longer fit the config file; dropped", "errors", trimmedErrors(p.errs))
 		s.setErrorsLocked(p.errs)
 	}
 	s.applied = map[key]setting{}

@@ -62,12 +62,24 @@ const (
 // applied desired settings and the errors. Values are normalised through
 // JSON so they compare equal to what the service sends back.
 func (s *Shadow) buildLocked(st State) map[string]any {
-	var doc map[string]any
+	var (
+		doc  map[string]any
+		size int
+	)
 	for _, limit := range []int{lastErrorLong, lastErrorShort, 0} {
 		doc = s.buildWith(st, limit)
-		if b, err := json.Marshal(doc); err == nil && len(b) <= maxReportedBytes {
-			break
+		b, _ := json.Marshal(doc)
+		if size = len(b); size <= maxReportedBytes {
+			s.oversized = false
+			return normalise(doc)
 		}
+	}
+	if !s.oversized {
+		// Once per episode: AWS will refuse reports (413) until sensors
+		// or their names get fewer.
+		s.oversized = true
+		s.log.Error("shadow: reported state too large even without last_error; AWS may refuse it",
+			"bytes", size, "budget", maxReportedBytes, "sensors", len(st.Sensors))
 	}
 	return normalise(doc)
 }
