@@ -585,11 +585,11 @@ func (b *Buffer) syncData() error {
 func (b *Buffer) roll(first uint64) error {
 	if b.tail != nil {
 		// Step 1: a sealed segment is complete on disk, so only the last
-		// segment can ever have a torn tail (except under SyncNever).
-		if b.cfg.Sync != SyncNever {
-			if err := b.syncData(); err != nil {
-				return err
-			}
+		// segment can ever have a torn tail. Done under SyncNever too: it
+		// costs one fsync per segment, and it lets Sync and Close cover
+		// every segment by fsyncing the tail alone.
+		if err := b.syncData(); err != nil {
+			return err
 		}
 		if err := b.fp(fpRollAfterSyncPrev); err != nil {
 			return err
@@ -624,10 +624,8 @@ func (b *Buffer) roll(first uint64) error {
 	if err := b.fp(fpRollAfterHeader); err != nil {
 		return fail(err)
 	}
-	if b.cfg.Sync != SyncNever {
-		if err := f.Sync(); err != nil {
-			return fail(fmt.Errorf("buffer: fsync %s: %w", path, err))
-		}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("buffer: fsync %s: %w", path, err))
 	}
 	if err := b.fp(fpRollAfterSync); err != nil {
 		return fail(err)

@@ -24,12 +24,3 @@ const (
 	fpCursorSave = "cursor"
 	fpSeqReserve = "seq"
 )
-
-// allFailpoints lists every failpoint name, for tests.
-var allFailpoints = []string{
-	fpAppendAfterWrite, fpAppendAfterSync,
-	fpRollAfterSyncPrev, fpRollAfterCreate, fpRollAfterHeader, fpRollAfterSync, fpRollAfterDirSync,
-	fpDeleteBeforeRemove, fpDeleteAfterRemove, fpDeleteAfterDirSync,
-	fpCursorSave + "BeforeWrite", fpCursorSave + "AfterWrite", fpCursorSave + "AfterSync",
-	fpSeqReserve + "BeforeWrite", fpSeqReserve + "AfterWrite", fpSeqReserve + "AfterSync",
-}

@@ -92,6 +92,9 @@ func (b *Buffer) recover(readOnly bool) error {
 		if err != nil {
 			return err
 		}
+		// Even a file that held no record shows its seq was about to be
+		// handed out: never hand it out again.
+		maxFirst = max(maxFirst, sf.first)
 		if seg == nil {
 			removed = removed || !readOnly
 			continue
@@ -99,7 +102,6 @@ func (b *Buffer) recover(readOnly bool) error {
 		lost = append(lost, l...)
 		segs = append(segs, seg)
 		high = max(high, seg.last, seg.first-1)
-		maxFirst = max(maxFirst, sf.first)
 	}
 	if removed {
 		if err := b.fs.SyncDir(b.dir); err != nil {
