@@ -420,7 +420,14 @@ func TestMaxBytesDropsOldest(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.MaxBytes = 4 * cfg.SegmentBytes
 	b := mustOpen(t, cfg)
-	want := appendN(t, b, 400, 100) // ~48KiB into 16KiB
+	early := b.Reader(0, 0) // a reader positioned in what will be dropped
+	want := appendN(t, b, 10, 100)
+	if recs, _ := early.Next(5, 0); len(recs) != 5 {
+		t.Fatalf("early reader: %d records", len(recs))
+	}
+	for k, v := range appendN(t, b, 390, 100) { // ~48KiB into 16KiB
+		want[k] = v
+	}
 	st := b.Stats()
 	if st.Bytes > int64(cfg.MaxBytes) || st.Dropped == 0 || len(st.DroppedRanges) == 0 {
 		t.Fatalf("stats %+v", st)
@@ -442,6 +449,15 @@ func TestMaxBytesDropsOldest(t *testing.T) {
 		t.Fatalf("pending %d + dropped %d != 400", st.Pending, st.Dropped)
 	}
 	checkRecords(t, readAll(t, b), want)
+	var rest []Record
+	for {
+		recs, err := early.Next(50, 0)
+		if err != nil || len(recs) == 0 {
+			break
+		}
+		rest = append(rest, recs...)
+	}
+	checkRecords(t, rest, want) // skipped the dropped segments, nothing else
 	b.Close()
 	b = mustOpen(t, cfg)
 	defer b.Close()
