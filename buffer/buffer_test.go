@@ -628,3 +628,38 @@ func TestSeqNeverRepeats(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderSeeksCheaply: a reader near the head of a long log reads about
+// one index interval, not the log; a reader that keeps going reads only
+// what is new.
+func TestReaderSeeksCheaply(t *testing.T) {
+	fsys := newFaultFS()
+	cfg := testConfig(t.TempDir())
+	cfg.SegmentBytes = 4 * datasize.MiB
+	cfg.MaxBytes = 16 * datasize.MiB
+	b := mustOpen(t, cfg, WithFS(fsys))
+	defer b.Close()
+	batch := make([][]byte, 1000)
+	for i := range batch {
+		batch[i] = payload(0, 100)
+	}
+	for i := 0; i < 30; i++ { // 3.6MB in one segment
+		b.Append(batch...)
+	}
+	r := b.Reader(b.NextSeq()-10, 0)
+	before := fsys.read.Load()
+	if recs, _ := r.Next(100, 0); len(recs) != 10 {
+		t.Fatalf("%d records", len(recs))
+	}
+	if n := fsys.read.Load() - before; n > 2*indexEvery+scanWindow {
+		t.Fatalf("reading the last 10 records read %d bytes", n)
+	}
+	b.Append(batch[:5]...)
+	before = fsys.read.Load()
+	if recs, _ := r.Next(100, 0); len(recs) != 5 {
+		t.Fatalf("%d new records", len(recs))
+	}
+	if n := fsys.read.Load() - before; n > 5*120 {
+		t.Fatalf("reading 5 new records read %d bytes", n)
+	}
+}

@@ -34,6 +34,7 @@ type faultFS struct {
 	free      func() int64 // nil: the real statfs
 
 	written   atomic.Int64 // bytes written to any file
+	read      atomic.Int64 // bytes read from segment files
 	segWrites atomic.Int64 // WriteAt calls on segment files
 	segSyncs  atomic.Int64 // Sync calls on segment files
 }
@@ -184,6 +185,14 @@ type faultFile struct {
 }
 
 func (ff *faultFile) isSeg() bool { return strings.HasSuffix(ff.path, segSuffix) }
+
+func (ff *faultFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := ff.File.ReadAt(p, off)
+	if ff.isSeg() {
+		ff.fs.read.Add(int64(n))
+	}
+	return n, err
+}
 
 func (ff *faultFile) WriteAt(p []byte, off int64) (int, error) {
 	if err := ff.fs.step(); err != nil {
