@@ -10,9 +10,6 @@ var (
 	// ErrTimeout is returned when the shadow service did not answer a
 	// request within the request timeout.
 	ErrTimeout = errors.New("shadow: no answer from the shadow service")
-	// ErrNoShadow is returned by get when the thing has no shadow yet
-	// (404): nothing desired, nothing reported.
-	ErrNoShadow = errors.New("shadow: no shadow document")
 	// ErrClosed is returned when a request is made after the connection it
 	// was made on has ended.
 	ErrClosed = errors.New("shadow: connection ended")

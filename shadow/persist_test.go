@@ -1,6 +1,7 @@
 package shadow
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,5 +172,32 @@ func TestReapplyAfterReload(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "shadow.json"))
 	if strings.Contains(string(b), `"b"`) || strings.Contains(string(b), "60s") {
 		t.Fatalf("state file keeps dropped settings:\n%s", b)
+	}
+}
+
+// A disabled shadow touches nothing: no state file read, no Target call,
+// nothing reported.
+func TestDisabledShadowDoesNothing(t *testing.T) {
+	dir := t.TempDir()
+	k := newKit(t, dir, nil)
+	applyDoc(t, k, `{"sensors":{"a":{"interval":"60s"}}}`, false)
+	calls := k.target.callCount()
+
+	k2 := newKit(t, dir, func(c *Config) { c.Enabled = false })
+	if err := k2.s.ApplyPersisted(); err != nil {
+		t.Fatal(err)
+	}
+	if err := k2.s.Reapply([]string{"a", "b"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { k2.s.OnConnect(context.Background(), nil); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnConnect of a disabled shadow did not return")
+	}
+	if k2.target.callCount() != 0 || k.target.callCount() != calls || len(k2.s.Reported()) != 0 {
+		t.Fatal("a disabled shadow acted")
 	}
 }

@@ -209,8 +209,12 @@ func (ss *session) refresh(ctx context.Context) error {
 // bring new desired settings, and tries again.
 func (ss *session) report(ctx context.Context, full bool) error {
 	s := ss.s
-	s.reportMu.Lock()
-	defer s.reportMu.Unlock()
+	select {
+	case s.reporting <- struct{}{}:
+		defer func() { <-s.reporting }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	for attempt := 0; ; attempt++ {
 		st := s.state()
 		s.mu.Lock()

@@ -40,9 +40,10 @@ type Shadow struct {
 	reqTimeout time.Duration
 	// kick asks the connected session to report now (after a reload).
 	kick chan struct{}
-	// reportMu keeps one report in flight, so a report built before
-	// ReportDisconnected cannot land after its connected:false.
-	reportMu sync.Mutex
+	// reporting holds one token: one report in flight, so a report built
+	// before ReportDisconnected cannot land after its connected:false. A
+	// channel, so a shutdown waiting for it still obeys its ctx.
+	reporting chan struct{}
 
 	mu sync.Mutex
 	// The config file's values: what a removed desired setting returns
@@ -107,6 +108,7 @@ func New(cfg Config, device string, sensors []string, batchMaxReadings int, targ
 		tokenID:      hex.EncodeToString(id[:]),
 		reqTimeout:   10 * time.Second,
 		kick:         make(chan struct{}, 1),
+		reporting:    make(chan struct{}, 1),
 		baseBatch:    batchMaxReadings,
 		baseInterval: map[string]time.Duration{},
 		baseEnabled:  map[string]bool{},
@@ -242,8 +244,12 @@ func (s *Shadow) Reported() map[string]any {
 // connection, if any, for a clean shutdown (a Will is not sent then).
 // Nothing is reported afterwards, not even on a new connection.
 func (s *Shadow) ReportDisconnected(ctx context.Context) error {
-	s.reportMu.Lock()
-	defer s.reportMu.Unlock()
+	select {
+	case s.reporting <- struct{}{}:
+		defer func() { <-s.reporting }()
+	case <-ctx.Done():
+		return fmt.Errorf("shadow: report disconnected: %w", ctx.Err())
+	}
 	s.mu.Lock()
 	s.closing = true
 	ss := s.cur

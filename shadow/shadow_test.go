@@ -445,3 +445,14 @@ func TestInFlightBoundAndTimeout(t *testing.T) {
 		t.Fatalf("%d requests published in all", n)
 	}
 }
+
+// Shutdown is bounded by its ctx even while a report waits for an answer.
+func TestReportDisconnectedObeysCtx(t *testing.T) {
+	k := newKit(t, t.TempDir(), nil)
+	k.s.reporting <- struct{}{} // a report in flight
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := k.s.ReportDisconnected(ctx); !errorsIs(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the ctx's deadline", err)
+	}
+}
