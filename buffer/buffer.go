@@ -24,6 +24,9 @@ type Record struct {
 type Stats struct {
 	Epoch   string
 	NextSeq uint64
+	// LastSeq is the newest record in the segments (0 when none is left):
+	// after a kill -9 it is the last reading the dead agent took.
+	LastSeq uint64
 	// Pending counts records on disk that are not acknowledged.
 	Pending int64
 	// Bytes is the size of the segment files.
@@ -871,6 +874,9 @@ func (b *Buffer) Stats() Stats {
 	}
 	var oldest uint64
 	for _, s := range b.segs {
+		if s.records() > 0 {
+			st.LastSeq = max(st.LastSeq, s.last)
+		}
 		st.Pending += int64(s.records() - b.acked.count(s.first, s.last))
 		if m := b.acked.nextMissing(s.first); oldest == 0 && m <= s.last {
 			oldest = m

@@ -217,7 +217,7 @@ func TestLockAndReadStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := b.Stats()
-	if st.Pending != 97 || st.OldestSeq != 4 || st.Epoch != b.Epoch() || st.Bytes != live.Bytes || string(st.Oldest) != string(payload(4, 80)) {
+	if st.Pending != 97 || st.OldestSeq != 4 || st.LastSeq != 100 || live.LastSeq != 100 || st.Epoch != b.Epoch() || st.Bytes != live.Bytes || string(st.Oldest) != string(payload(4, 80)) {
 		t.Fatalf("ReadStats %+v\nlive %+v", st, live)
 	}
 	if err := b.Close(); err != nil {
