@@ -45,6 +45,9 @@ type Emulator struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
+	mirrorMu sync.Mutex
+	mirrors  []string // status topic filters copied into shadows
+
 	mu        sync.Mutex // guards the documents, read by Document
 	docs      map[docKey]*document
 	deleted   map[docKey]int64 // a new document continues a deleted one's version
@@ -122,9 +125,16 @@ func Start(ctx context.Context, broker string, tlsCfg *tls.Config, clientID stri
 }
 
 func (e *Emulator) subscribe(c mqtt.Client) error {
-	tok := c.SubscribeMultiple(requestFilters, func(_ mqtt.Client, m mqtt.Message) {
-		e.enqueue(job{topic: m.Topic(), payload: m.Payload()})
-	})
+	filters := map[string]byte{}
+	for f, q := range requestFilters {
+		filters[f] = q
+	}
+	e.mirrorMu.Lock()
+	for _, f := range e.mirrors {
+		filters[f] = 1
+	}
+	e.mirrorMu.Unlock()
+	tok := c.SubscribeMultiple(filters, e.receive)
 	if !tok.WaitTimeout(publishTimeout) {
 		return errors.New("shadowemu: subscribe timed out")
 	}
@@ -132,6 +142,74 @@ func (e *Emulator) subscribe(c mqtt.Client) error {
 		return fmt.Errorf("shadowemu: subscribe: %w", err)
 	}
 	return nil
+}
+
+func (e *Emulator) receive(_ mqtt.Client, m mqtt.Message) {
+	if _, _, _, ok := parseTopic(m.Topic()); ok {
+		e.enqueue(job{topic: m.Topic(), payload: m.Payload()})
+		return
+	}
+	e.mirrorMu.Lock()
+	filters := append([]string(nil), e.mirrors...)
+	e.mirrorMu.Unlock()
+	for _, f := range filters {
+		if thing, ok := thingOf(f, m.Topic()); ok {
+			e.enqueue(job{topic: prefixOf(docKey{thing: thing}) + "/update", payload: selectState(m.Payload())})
+			return
+		}
+	}
+}
+
+// MirrorStatus does what deploy/aws/status-rule.json does on AWS: every
+// message on filter (e.g. "kits/+/status", the '+' standing for the thing
+// name) is applied as an update of that thing's classic shadow, keeping
+// only its "state" (SELECT state). It lets the demo's shadow show
+// connected:false after a kit's Last Will.
+func (e *Emulator) MirrorStatus(filter string) error {
+	if strings.Count(filter, "+") != 1 || strings.Contains(filter, "#") {
+		return fmt.Errorf("shadowemu: status filter %q: want exactly one '+' for the thing name", filter)
+	}
+	e.mirrorMu.Lock()
+	e.mirrors = append(e.mirrors, filter)
+	e.mirrorMu.Unlock()
+	tok := e.client.Subscribe(filter, 1, e.receive)
+	if !tok.WaitTimeout(publishTimeout) {
+		return errors.New("shadowemu: subscribe timed out")
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("shadowemu: subscribe %s: %w", filter, err)
+	}
+	return nil
+}
+
+// thingOf matches topic against a filter with one '+' and returns the
+// level the '+' stands for.
+func thingOf(filter, topic string) (string, bool) {
+	fp, tp := strings.Split(filter, "/"), strings.Split(topic, "/")
+	if len(fp) != len(tp) {
+		return "", false
+	}
+	thing := ""
+	for i := range fp {
+		switch {
+		case fp[i] == "+":
+			thing = tp[i]
+		case fp[i] != tp[i]:
+			return "", false
+		}
+	}
+	return thing, thing != ""
+}
+
+// selectState is the rule's SELECT state: the payload's "state" member
+// alone. A payload without one becomes an update the service rejects.
+func selectState(payload []byte) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(payload, &m) != nil || m["state"] == nil {
+		return []byte("{}")
+	}
+	b, _ := json.Marshal(map[string]json.RawMessage{"state": m["state"]})
+	return b
 }
 
 func (e *Emulator) enqueue(j job) {

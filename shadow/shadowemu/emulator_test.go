@@ -307,3 +307,34 @@ func at(doc map[string]any, path ...string) any {
 	}
 	return v
 }
+
+// The status rule's stand-in: a Will on the status topic turns the
+// shadow's connected false; "ts" is dropped as SELECT state drops it.
+func TestMirrorStatus(t *testing.T) {
+	e, c := setup(t)
+	if err := e.MirrorStatus("kits/#"); err == nil {
+		t.Fatal("filter without '+' accepted")
+	}
+	if err := e.MirrorStatus("kits/+/status"); err != nil {
+		t.Fatal(err)
+	}
+	c.send("kits/"+thing+"/status", `{"state":{"reported":{"connected":true}},"ts":"2026-11-21T12:00:00.000Z"}`)
+	if m := c.wait("/update/accepted", ""); at(m.body, "state", "reported", "connected") != true {
+		t.Fatalf("accepted %s", m.raw)
+	}
+	c.send("kits/"+thing+"/status", `{"state":{"reported":{"connected":false}}}`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, ok := e.Document(thing, "")
+		if ok && d.State.Reported["connected"] == false && d.Version == 2 {
+			if _, has := d.State.Reported["ts"]; has {
+				t.Fatal("ts copied into the shadow")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("document %+v", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,19 @@
+// Package shadow keeps the AWS IoT device shadow in step with the agent:
+// it reports the agent's state (connected, agent, sensors, buffer, the
+// applied remote configuration and errors), applies desired settings
+// (sensors.<name>.interval, sensors.<name>.enabled, mqtt.batch.max_readings)
+// all or nothing, echoes them so the delta clears, and persists them so a
+// reboot while offline keeps the remote configuration.
+//
+// It speaks the shadow protocol over the publisher's MQTT session: on
+// every connect it subscribes to the reply topics, gets the whole document
+// (deltas sent while offline are lost), applies it and reports everything;
+// then it applies deltas and update/documents as they come and reports
+// changes. Updates carry the document version; a 409 makes it get the
+// document again and retry. Requests are matched to replies by
+// clientToken, at most ten are in flight (AWS's limit) and each times out.
+//
+// The contract (paths, forms, errors) is DESIGN.md's shadow contract;
+// docs/aws.md sets up AWS IoT Core for it. The shadowemu sub-package is a
+// test fixture of AWS's service.
+package shadow
