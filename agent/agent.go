@@ -1,0 +1,405 @@
+// Package agent runs kitd: it opens the buffer, starts the scheduler, the
+// publisher and the shadow under one context, keeps systemd informed, and
+// reloads the config on request. It holds the supervision, not the logic:
+// every decision about readings, delivery or desired state lives in the
+// package that owns it.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kitd-dev/kitd/buffer"
+	"github.com/kitd-dev/kitd/config"
+	"github.com/kitd-dev/kitd/publisher"
+	"github.com/kitd-dev/kitd/sensors"
+	"github.com/kitd-dev/kitd/shadow"
+	"github.com/kitd-dev/kitd/systemd"
+	"github.com/kitd-dev/kitd/telemetry"
+)
+
+// Clock is the system clock as the scheduler and publisher use it.
+type Clock interface {
+	Now() time.Time
+	Mono() time.Duration
+	Boot() uint64
+	Synced() bool
+}
+
+// Options are what the agent is built from.
+type Options struct {
+	// ConfigFile and Environ are re-read on Reload.
+	ConfigFile string
+	Environ    []string
+	Registry   *sensors.Registry
+	Clock      Clock
+	Log        *slog.Logger
+	// Notifier talks to systemd; nil when not under systemd.
+	Notifier *systemd.Notifier
+	// WatchdogInterval is systemd's WatchdogSec; 0 disables the pings.
+	WatchdogInterval time.Duration
+	// StatusInterval is how often STATUS= is refreshed (default 10s).
+	StatusInterval time.Duration
+	Version        string
+
+	// progress wraps the liveness probes; tests wedge a loop through it.
+	progress func(name string, probe func() time.Time) func() time.Time
+}
+
+// Agent is one running kitd.
+type Agent struct {
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+
+	buf *buffer.Buffer
+	// The running parts are swapped by Reload; readers (the shadow, status,
+	// watchdog) load them without the lifecycle lock, which Reload holds
+	// while waiting for a part to stop.
+	sched atomic.Pointer[component[*sensors.Scheduler]]
+	pub   atomic.Pointer[component[*publisher.Publisher]]
+	sh    atomic.Pointer[shadow.Shadow]
+
+	lifecycle sync.Mutex // serializes Reload and shutdown
+	cfg       *config.Config
+	certs     [32]byte
+}
+
+// component is a running part with its own context, so a reload can
+// replace it without touching the others.
+type component[T any] struct {
+	v      T
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (c *component[T]) stop() {
+	if c == nil {
+		return
+	}
+	c.cancel()
+	<-c.done
+}
+
+// New checks the config and builds the agent; Run starts it.
+func New(cfg *config.Config, opts Options) (*Agent, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = 10 * time.Second
+	}
+	if opts.progress == nil {
+		opts.progress = func(_ string, p func() time.Time) func() time.Time { return p }
+	}
+	if err := cfg.Validate(opts.Registry); err != nil {
+		return nil, err
+	}
+	return &Agent{opts: opts, log: opts.Log, cfg: cfg}, nil
+}
+
+// Run runs the agent until ctx is done. A receive on reload re-reads the
+// config file. It returns nil after a clean shutdown.
+func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
+	a.started = time.Now()
+	buf, err := buffer.Open(a.cfg.Buffer)
+	if err != nil {
+		return fmt.Errorf("buffer: %w", err)
+	}
+	a.buf = buf
+	defer func() {
+		if cerr := buf.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("buffer: %w", cerr))
+		}
+	}()
+	st := buf.Stats()
+	a.log.Info("buffer open", "dir", a.cfg.Buffer.Dir, "pending", st.Pending, "next_seq", st.NextSeq, "epoch", st.Epoch)
+
+	if err := a.startSensors(a.cfg); err != nil {
+		return err
+	}
+	if err := a.startDelivery(a.cfg); err != nil {
+		a.sched.Load().stop()
+		return err
+	}
+	a.certs = certsHash(a.cfg)
+
+	n := a.opts.Notifier
+	_ = n.Ready()
+	a.log.Info("kitd running", "device", a.cfg.Device.ID, "sensors", len(a.cfg.Sensors), "version", a.opts.Version)
+
+	wctx, wcancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if a.opts.WatchdogInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			systemd.RunWatchdog(wctx, n, a.opts.WatchdogInterval, a.checks(), a.log)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.reportStatus(wctx)
+	}()
+
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-reload:
+			a.Reload()
+		}
+	}
+	_ = n.Stopping()
+	a.log.Info("stopping")
+	wcancel()
+	wg.Wait()
+	a.shutdown()
+	return nil
+}
+
+// shutdown stops intake first, then says goodbye on the shadow, then lets
+// the publisher flush, publish connected:false and disconnect (bounded by
+// its shutdown timeout); the deferred buffer Close syncs what is left.
+func (a *Agent) shutdown() {
+	a.lifecycle.Lock()
+	defer a.lifecycle.Unlock()
+	a.sched.Load().stop()
+	if sh := a.sh.Load(); sh != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := sh.ReportDisconnected(ctx); err != nil {
+			a.log.Debug("shadow: connected:false not reported", "err", err)
+		}
+		cancel()
+	}
+	a.pub.Load().stop()
+}
+
+func (a *Agent) startSensors(cfg *config.Config) error {
+	sched, err := sensors.NewScheduler(a.opts.Registry, cfg.Sensors, a.sink, a.opts.Clock, a.log)
+	if err != nil {
+		return err
+	}
+	a.sched.Store(run(sched, func(ctx context.Context) error { return sched.Run(ctx) }, a.log, "scheduler"))
+	return nil
+}
+
+// startDelivery builds the publisher and, when enabled, the shadow that
+// rides on its connections. The persisted desired state is applied before
+// the first connection, so a reboot while offline keeps it.
+func (a *Agent) startDelivery(cfg *config.Config) error {
+	pub, err := publisher.New(cfg.MQTT, cfg.Device.ID, a.buf, a.opts.Clock, a.log)
+	if err != nil {
+		return err
+	}
+	a.sh.Store(nil)
+	// The shadow's target reaches the publisher through a.pub: make this
+	// one current before the persisted desired state is applied to it.
+	a.pub.Store(&component[*publisher.Publisher]{v: pub})
+	if cfg.Shadow.Enabled {
+		sh, err := shadow.New(cfg.Shadow, cfg.Device.ID, cfg.SensorNames(), cfg.MQTT.Batch.MaxReadings, target{a}, a.shadowState, a.log)
+		if err != nil {
+			return err
+		}
+		if err := sh.ApplyPersisted(); err != nil {
+			a.log.Warn("shadow: persisted desired state not applied", "err", err)
+		}
+		pub.OnConnect(func(ctx context.Context, s *publisher.Session) { sh.OnConnect(ctx, s) })
+		a.sh.Store(sh)
+	}
+	a.pub.Store(run(pub, func(ctx context.Context) error { return pub.Run(ctx) }, a.log, "publisher"))
+	return nil
+}
+
+func run[T any](v T, fn func(context.Context) error, log *slog.Logger, name string) *component[T] {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &component[T]{v: v, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		if err := fn(ctx); err != nil {
+			log.Error(name+" stopped", "err", err)
+		}
+	}()
+	return c
+}
+
+// sink is where the scheduler's readings go: encoded and appended to the
+// buffer, which is the only record of what must be delivered.
+func (a *Agent) sink(r telemetry.Reading) error {
+	rec, err := telemetry.MarshalRecord(nil, r)
+	if err != nil {
+		return err
+	}
+	_, err = a.buf.Append(rec)
+	return err
+}
+
+// Reload re-reads the config file. A config that does not load or validate
+// is refused and the running one kept. Sensors restart when their section
+// changed; the connection only when the broker, identity, topics or the
+// certificate files changed; the buffer is kept (its settings apply at the
+// next start).
+func (a *Agent) Reload() {
+	n := a.opts.Notifier
+	_ = n.Reloading()
+	defer func() { _ = n.Ready() }()
+	cfg, err := config.Load(a.opts.ConfigFile, a.opts.Environ)
+	if err == nil {
+		err = cfg.Validate(a.opts.Registry)
+	}
+	if err != nil {
+		a.log.Error("reload refused, keeping the running config", "file", a.opts.ConfigFile, "err", err)
+		return
+	}
+	a.lifecycle.Lock()
+	defer a.lifecycle.Unlock()
+	old := a.cfg
+	if !reflect.DeepEqual(cfg.Buffer, old.Buffer) {
+		a.log.Warn("reload: buffer settings take effect at the next start")
+		cfg.Buffer = old.Buffer
+	}
+	if !reflect.DeepEqual(cfg.Sensors, old.Sensors) || cfg.Clock != old.Clock {
+		a.sched.Load().stop()
+		if err := a.startSensors(cfg); err != nil {
+			a.log.Error("reload: sensors not restarted", "err", err)
+			_ = a.startSensors(old)
+			return
+		}
+		a.log.Info("reload: sensors restarted", "sensors", len(cfg.Sensors))
+	}
+	certs := certsHash(cfg)
+	if !reflect.DeepEqual(cfg.MQTT, old.MQTT) || cfg.Device != old.Device || cfg.Shadow != old.Shadow || certs != a.certs {
+		a.pub.Load().stop()
+		if err := a.startDelivery(cfg); err != nil {
+			a.log.Error("reload: connection not restarted, keeping the old settings", "err", err)
+			_ = a.startDelivery(old)
+			return
+		}
+		a.certs = certs
+		a.log.Info("reload: connection restarted", "broker", cfg.MQTT.Broker)
+	} else if sh := a.sh.Load(); sh != nil {
+		if err := sh.Reapply(cfg.SensorNames(), cfg.MQTT.Batch.MaxReadings); err != nil {
+			a.log.Warn("reload: desired state not re-applied", "err", err)
+		}
+	}
+	a.cfg = cfg
+	a.log.Info("config reloaded", "file", a.opts.ConfigFile)
+}
+
+// certsHash lets a reload notice a renewed certificate at the same path.
+func certsHash(cfg *config.Config) [32]byte {
+	h := sha256.New()
+	for _, f := range []string{cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile} {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		h.Write(b)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
+
+// Stats is a summary for status lines.
+type Stats struct {
+	Connected        bool
+	Pending, Dropped int64
+	Delivered        int64
+	LastPublishError string
+}
+
+// Stats reads the current state.
+func (a *Agent) Stats() Stats {
+	var s Stats
+	if a.buf != nil {
+		b := a.buf.Stats()
+		s.Pending, s.Dropped = b.Pending, b.Dropped
+	}
+	if c := a.pub.Load(); c != nil {
+		p := c.v.Stats()
+		s.Connected, s.Delivered, s.LastPublishError = p.Connected, p.Delivered, p.LastError
+	}
+	return s
+}
+
+// Shadow is the running shadow, nil when disabled.
+func (a *Agent) Shadow() *shadow.Shadow { return a.sh.Load() }
+
+func (a *Agent) reportStatus(ctx context.Context) {
+	t := time.NewTicker(a.opts.StatusInterval)
+	defer t.Stop()
+	last := ""
+	for {
+		s := a.Stats()
+		state := "offline"
+		if s.Connected {
+			state = "connected"
+		}
+		line := fmt.Sprintf("%s, %d pending, %d dropped", state, s.Pending, s.Dropped)
+		if line != last {
+			_ = a.opts.Notifier.Status(line)
+			last = line
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checks are the watchdog's liveness probes: a wedged scheduler or
+// publisher loop stops the pings and systemd restarts the agent.
+func (a *Agent) checks() []systemd.Check {
+	// The loops tick at least every second; 3 s rides out a slow board.
+	maxAge := max(a.opts.WatchdogInterval/2, 3*time.Second)
+	return []systemd.Check{
+		systemd.ProgressCheck("scheduler", a.opts.progress("scheduler", func() time.Time { return a.sched.Load().v.Progress() }), maxAge),
+		systemd.ProgressCheck("publisher", a.opts.progress("publisher", func() time.Time { return a.pub.Load().v.Progress() }), maxAge),
+	}
+}
+
+// shadowState is the live state the shadow reports.
+func (a *Agent) shadowState() shadow.State {
+	st := shadow.State{Agent: shadow.Agent{Version: a.opts.Version, Arch: runtime.GOOS + "/" + runtime.GOARCH, Started: a.started}}
+	for _, h := range a.sched.Load().v.Health() {
+		st.Sensors = append(st.Sensors, shadow.Sensor{
+			Name: h.Name, Driver: h.Driver, Interval: h.Interval, Enabled: h.Enabled,
+			OK: h.OK, LastError: h.LastError, LastReading: h.LastReading,
+		})
+	}
+	b := a.buf.Stats()
+	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, DroppedRanges: b.DroppedRanges}
+	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
+	return st
+}
+
+// target applies desired state to whichever scheduler and publisher are
+// running now (a reload may have replaced them).
+type target struct{ a *Agent }
+
+func (t target) SetInterval(sensor string, d time.Duration) error {
+	return t.a.sched.Load().v.SetInterval(sensor, d)
+}
+
+func (t target) SetEnabled(sensor string, on bool) error {
+	return t.a.sched.Load().v.SetEnabled(sensor, on)
+}
+
+func (t target) SetBatchMaxReadings(n int) error {
+	return t.a.pub.Load().v.SetBatchMaxReadings(n)
+}

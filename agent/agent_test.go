@@ -1,0 +1,253 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kitd-dev/kitd/clock"
+	"github.com/kitd-dev/kitd/config"
+	"github.com/kitd-dev/kitd/sensors"
+	"github.com/kitd-dev/kitd/sensors/sim"
+	"github.com/kitd-dev/kitd/systemd"
+)
+
+// notifySocket plays systemd: it collects what the agent sends to
+// NOTIFY_SOCKET.
+type notifySocket struct {
+	path string
+	mu   sync.Mutex
+	msgs []string
+}
+
+func listenNotify(t *testing.T) *notifySocket {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "agn") // socket paths must stay short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s := &notifySocket{path: filepath.Join(dir, "notify")}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: s.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.msgs = append(s.msgs, string(buf[:n]))
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *notifySocket) count(prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, m := range s.msgs {
+		if strings.HasPrefix(m, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *notifySocket) all() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.msgs, "|")
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// offlineConfig is a kit whose broker is down: offline is a normal state,
+// and everything but delivery must work in it.
+func offlineConfig(t *testing.T, interval string) (string, *config.Config) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`device: { id: kit-001 }
+mqtt: { broker: "tcp://%s" }
+buffer: { dir: %s, max_bytes: 16MiB, min_free_bytes: 1MiB }
+shadow: { enabled: false, state_file: %s }
+sensors:
+  - { name: sim, driver: sim, interval: %s }
+`, addr, filepath.Join(dir, "buffer"), filepath.Join(dir, "shadow.json"), interval)
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cfg
+}
+
+func testRegistry(t *testing.T) *sensors.Registry {
+	r, err := sensors.NewRegistry(sim.Kind())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func start(t *testing.T, path string, cfg *config.Config, opts Options) (*Agent, *logBuffer, func()) {
+	t.Helper()
+	logs := &logBuffer{}
+	opts.ConfigFile = path
+	opts.Registry = testRegistry(t)
+	opts.Clock = clock.New(cfg.Clock)
+	opts.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	reload := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, reload) }()
+	stop := func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("agent did not stop:\n%s", logs)
+		}
+	}
+	t.Cleanup(func() {
+		if ctx.Err() == nil {
+			stop()
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs)
+		}
+	})
+	return a, logs, stop
+}
+
+// READY comes while offline; the watchdog pings only while the loops go
+// round: a wedged scheduler stops them, and they resume when it recovers.
+func TestReadyOfflineAndWatchdogFollowsTheLoops(t *testing.T) {
+	sock := listenNotify(t)
+	path, cfg := offlineConfig(t, "200ms")
+	var wedged atomic.Bool
+	frozen := time.Now()
+	a, _, stop := start(t, path, cfg, Options{
+		Notifier:         systemd.NewNotifier(sock.path),
+		WatchdogInterval: 1 * time.Second,
+		StatusInterval:   200 * time.Millisecond,
+		progress: func(name string, p func() time.Time) func() time.Time {
+			if name != "scheduler" {
+				return p
+			}
+			return func() time.Time {
+				if wedged.Load() {
+					return frozen
+				}
+				return p()
+			}
+		},
+	})
+	waitFor(t, 10*time.Second, "READY=1", func() bool { return sock.count("READY=1") == 1 })
+	waitFor(t, 10*time.Second, "STATUS offline", func() bool { return strings.Contains(sock.all(), "STATUS=offline, ") })
+	waitFor(t, 10*time.Second, "watchdog pings", func() bool { return sock.count("WATCHDOG=1") >= 2 })
+	waitFor(t, 10*time.Second, "readings pending", func() bool { return a.Stats().Pending > 0 })
+
+	wedged.Store(true)
+	// The check allows maxAge (3 s here) without progress, then pings stop.
+	time.Sleep(4 * time.Second)
+	before := sock.count("WATCHDOG=1")
+	time.Sleep(2 * time.Second)
+	if after := sock.count("WATCHDOG=1"); after != before {
+		t.Fatalf("%d pings while the scheduler was wedged", after-before)
+	}
+	wedged.Store(false)
+	waitFor(t, 10*time.Second, "pings to resume", func() bool { return sock.count("WATCHDOG=1") > before })
+
+	stop()
+	waitFor(t, 5*time.Second, "STOPPING=1", func() bool { return sock.count("STOPPING=1") == 1 })
+}
+
+// A reload with a broken file keeps the running config; a good one
+// applies, restarting only what changed.
+func TestReload(t *testing.T) {
+	sock := listenNotify(t)
+	path, cfg := offlineConfig(t, "1s")
+	a, logs, _ := start(t, path, cfg, Options{Notifier: systemd.NewNotifier(sock.path)})
+	waitFor(t, 10*time.Second, "READY=1", func() bool { return sock.count("READY=1") == 1 })
+
+	good, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte("device: { id: \"\" }\nbogus: 1\n"), 0o600)
+	a.Reload()
+	if !strings.Contains(logs.String(), "reload refused") || !strings.Contains(logs.String(), "device.id") && !strings.Contains(logs.String(), "bogus") {
+		t.Fatalf("bad reload not refused clearly:\n%s", logs)
+	}
+	waitFor(t, 5*time.Second, "RELOADING=1 then READY=1", func() bool {
+		return strings.HasSuffix(sock.all(), "READY=1") && strings.Contains(sock.all(), "RELOADING=1")
+	})
+	if h := a.sched.Load().v.Health(); len(h) != 1 || h[0].Interval != time.Second {
+		t.Fatalf("running sensors changed by a refused reload: %+v", h)
+	}
+
+	os.WriteFile(path, bytes.Replace(good, []byte("interval: 1s"), []byte("interval: 250ms"), 1), 0o600)
+	pubBefore := a.pub.Load()
+	a.Reload()
+	if h := a.sched.Load().v.Health(); len(h) != 1 || h[0].Interval != 250*time.Millisecond {
+		t.Fatalf("interval not reloaded: %+v", h)
+	}
+	if a.pub.Load() != pubBefore {
+		t.Fatal("the connection was restarted although nothing it depends on changed")
+	}
+}

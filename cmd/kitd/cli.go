@@ -1,0 +1,411 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kitd-dev/kitd/agent"
+	"github.com/kitd-dev/kitd/buffer"
+	"github.com/kitd-dev/kitd/clock"
+	"github.com/kitd-dev/kitd/config"
+	"github.com/kitd-dev/kitd/demo"
+	"github.com/kitd-dev/kitd/sensors"
+	"github.com/kitd-dev/kitd/sensors/hw"
+	"github.com/kitd-dev/kitd/sensors/sim"
+	"github.com/kitd-dev/kitd/systemd"
+	"github.com/kitd-dev/kitd/telemetry"
+)
+
+// Exit codes: DESIGN.md's CLI contract.
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+// usageError marks errors that exit 2: bad flags, bad config.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// env is what every command gets from the process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	environ        []string
+	logLevel       string
+}
+
+func (e *env) getenv(key string) string {
+	for _, kv := range e.environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
+	root := e.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "kitd: %s\n", indentLines(err.Error()))
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitRuntime
+}
+
+// indentLines keeps multi-error messages (one line per field) readable.
+func indentLines(s string) string {
+	return strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+func (e *env) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kitd",
+		Short:         "kitd reads a sensor kit's sensors and delivers every reading over mutual-TLS MQTT",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(e.runCmd(), e.demoCmd(), e.configCmd(), e.sensorsCmd(), e.bufferCmd(), e.versionCmd())
+	// Unknown commands and bad arguments are usage errors too; a group
+	// named without a command prints its help.
+	var all func(c *cobra.Command)
+	all = func(c *cobra.Command) {
+		if !c.Runnable() {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(c *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usageError{fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())}
+				}
+				return c.Help()
+			}
+		}
+		c.Args = wrapArgs(c.Args)
+		for _, sub := range c.Commands() {
+			all(sub)
+		}
+	}
+	all(root)
+	return root
+}
+
+func wrapArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
+	if v == nil {
+		v = cobra.NoArgs
+	}
+	return func(cmd *cobra.Command, args []string) error {
+		if err := v(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+func configFlag(c *cobra.Command, p *string) {
+	c.Flags().StringVarP(p, "config", "c", config.DefaultFile, "config file")
+}
+
+// logger writes to stderr: text for a terminal, key=value without a time
+// for the journal (journald stamps every line itself).
+func (e *env) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(e.logLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level: %q: want debug, info, warn or error", e.logLevel)}
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if e.getenv("JOURNAL_STREAM") != "" {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+}
+
+// registry is every driver kitd knows: simulated and hardware.
+func registry(host *hw.Host) (*sensors.Registry, error) {
+	return sensors.NewRegistry(append([]sensors.Kind{sim.Kind()}, host.Kinds()...)...)
+}
+
+// loadConfig reads and validates a config file; every failure is a usage
+// error (exit 2) naming the file or field.
+func (e *env) loadConfig(path string, reg *sensors.Registry) (*config.Config, error) {
+	cfg, err := config.Load(path, e.environ)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if err := cfg.Validate(reg); err != nil {
+		return nil, usageError{fmt.Errorf("%s:\n%w", path, err)}
+	}
+	return cfg, nil
+}
+
+func (e *env) runCmd() *cobra.Command {
+	var file string
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "run the agent (the systemd service runs this)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := e.logger()
+			if err != nil {
+				return err
+			}
+			host := hw.NewHost(log)
+			defer host.Close()
+			reg, err := registry(host)
+			if err != nil {
+				return err
+			}
+			cfg, err := e.loadConfig(file, reg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			// SIGHUP becomes a value: a non-blocking send on a buffered
+			// channel, so reloads asked for during a reload coalesce.
+			reload := make(chan struct{}, 1)
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					select {
+					case reload <- struct{}{}:
+					default:
+					}
+				}
+			}()
+			a, err := agent.New(cfg, agent.Options{
+				ConfigFile:       file,
+				Environ:          e.environ,
+				Registry:         reg,
+				Clock:            clock.New(cfg.Clock),
+				Log:              log,
+				Notifier:         systemd.NewNotifier(e.getenv("NOTIFY_SOCKET")),
+				WatchdogInterval: systemd.WatchdogInterval(e.getenv("WATCHDOG_USEC"), e.getenv("WATCHDOG_PID")),
+				Version:          version,
+			})
+			if err != nil {
+				return usageError{err}
+			}
+			return a.Run(ctx, reload)
+		},
+	}
+	configFlag(c, &file)
+	return c
+}
+
+func (e *env) demoCmd() *cobra.Command {
+	var (
+		dur  time.Duration
+		sets []string
+	)
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "run the whole pipeline on an embedded default: in-process broker, throwaway PKI, shadow emulator, simulated sensors",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dur < 0 {
+				return usageError{errors.New("--for: must be positive")}
+			}
+			for _, s := range sets {
+				if _, err := demo.ParseSet(s); err != nil {
+					return usageError{fmt.Errorf("--set %w", err)}
+				}
+			}
+			if e.logLevel == "info" {
+				e.logLevel = "warn" // the demo's own output is the point
+			}
+			log, err := e.logger()
+			if err != nil {
+				return err
+			}
+			reg, err := sensors.NewRegistry(sim.Kind())
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return demo.Run(ctx, demo.Options{
+				For: dur, Sets: sets, Input: e.stdin, Out: e.stdout, Log: log,
+				Registry: reg, Clock: clock.New(clock.Config{}), Version: version,
+			})
+		},
+	}
+	c.Flags().DurationVar(&dur, "for", 0, "end the demo after this long (e.g. 30s); default: until Ctrl-C")
+	c.Flags().StringArrayVar(&sets, "set", nil, "change desired state after start, KEY=VALUE (e.g. sensors.sim.interval=5s); repeatable")
+	return c
+}
+
+func (e *env) configCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "work with the config file"}
+	var file string
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "validate the config file and print the effective config (never key material)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg, err := registry(hw.NewHost(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				return err
+			}
+			cfg, err := e.loadConfig(file, reg)
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(cfg.MQTT.Broker, "tcp://") {
+				fmt.Fprintln(e.stderr, "kitd: warning: mqtt.broker uses tcp:// — no TLS, for local tests only")
+			}
+			return cfg.Write(e.stdout)
+		},
+	}
+	configFlag(check, &file)
+	c.AddCommand(check)
+	return c
+}
+
+func (e *env) sensorsCmd() *cobra.Command {
+	c := &cobra.Command{Use: "sensors", Short: "find and read sensors"}
+	var w1Dir string
+	scan := &cobra.Command{
+		Use:   "scan",
+		Short: "list I2C devices and 1-Wire sensors found on this board",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := e.logger()
+			if err != nil {
+				return err
+			}
+			host := hw.NewHost(log)
+			defer host.Close()
+			res, err := host.Scan(cmd.Context(), w1Dir)
+			if err != nil {
+				return err
+			}
+			return hw.WriteScan(e.stdout, res)
+		},
+	}
+	scan.Flags().StringVar(&w1Dir, "w1-dir", "/sys/bus/w1/devices", "kernel 1-Wire sysfs directory")
+	var file string
+	read := &cobra.Command{
+		Use:   "read",
+		Short: "read every configured sensor once and print a table",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := e.logger()
+			if err != nil {
+				return err
+			}
+			host := hw.NewHost(log)
+			defer host.Close()
+			reg, err := registry(host)
+			if err != nil {
+				return err
+			}
+			cfg, err := e.loadConfig(file, reg)
+			if err != nil {
+				return err
+			}
+			rs := sensors.ReadOnce(cmd.Context(), reg, cfg.Sensors)
+			if err := sensors.WriteTable(e.stdout, rs); err != nil {
+				return err
+			}
+			failed := 0
+			for _, r := range rs {
+				if r.Err != nil {
+					failed++
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d sensors failed to read", failed, len(rs))
+			}
+			return nil
+		},
+	}
+	configFlag(read, &file)
+	c.AddCommand(scan, read)
+	return c
+}
+
+func (e *env) bufferCmd() *cobra.Command {
+	c := &cobra.Command{Use: "buffer", Short: "inspect the disk buffer"}
+	var file string
+	stats := &cobra.Command{
+		Use:   "stats",
+		Short: "pending readings, bytes, oldest reading, dropped counts (works while the agent runs)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Only the buffer section matters here: a kit whose
+			// certificates are broken still needs its buffer inspected.
+			cfg, err := config.Load(file, e.environ)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := cfg.Buffer.Validate(); err != nil {
+				return usageError{fmt.Errorf("%s: buffer.%w", file, err)}
+			}
+			st, err := buffer.ReadStats(cfg.Buffer.Dir)
+			if err != nil {
+				return err
+			}
+			return writeBufferStats(e.stdout, cfg.Buffer.Dir, st)
+		},
+	}
+	configFlag(stats, &file)
+	c.AddCommand(stats)
+	return c
+}
+
+func writeBufferStats(w io.Writer, dir string, st buffer.Stats) error {
+	oldest := "-"
+	if st.Oldest != nil {
+		if r, err := telemetry.UnmarshalRecord(st.Oldest); err == nil {
+			oldest = fmt.Sprintf("seq %d, %s, sensor %s (%s ago)", st.OldestSeq, telemetry.FormatTime(r.Time), r.Sensor, time.Since(r.Time).Round(time.Second))
+		} else {
+			oldest = fmt.Sprintf("seq %d (undecodable: %v)", st.OldestSeq, err)
+		}
+	}
+	ranges := make([]string, 0, len(st.DroppedRanges))
+	for _, r := range st.DroppedRanges {
+		ranges = append(ranges, fmt.Sprintf("%d-%d", r[0], r[1]))
+	}
+	_, err := fmt.Fprintf(w, "dir:            %s\nepoch:          %s\npending:        %d readings\nbytes:          %d\noldest:         %s\nnext seq:       %d\ndropped:        %d\ndropped ranges: %s\n",
+		dir, st.Epoch, st.Pending, st.Bytes, oldest, st.NextSeq, st.Dropped, strings.Join(ranges, ", "))
+	return err
+}
+
+func (e *env) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print version, commit, GOOS/GOARCH",
+		RunE: func(*cobra.Command, []string) error {
+			c := commit
+			if c == "" {
+				c = "unknown"
+			}
+			_, err := fmt.Fprintf(e.stdout, "kitd %s (commit %s) %s/%s %s\n", version, c, runtime.GOOS, runtime.GOARCH, runtime.Version())
+			return err
+		},
+	}
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kitd-dev/kitd/pki"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func kitd(t *testing.T, stdin io.Reader, environ []string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	code := run(args, stdin, &out, &errb, environ)
+	return result{code, out.String(), errb.String()}
+}
+
+func TestVersion(t *testing.T) {
+	r := kitd(t, nil, nil, "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "kitd ") || !strings.Contains(r.stdout, "linux/") {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{{"frobnicate"}, {"run", "--nope"}, {"version", "extra"}, {"demo", "--for", "soon"}, {"demo", "--set", "novalue"}, {"--log-level", "loud", "sensors", "scan"}} {
+		if r := kitd(t, nil, nil, args...); r.code != 2 || r.stderr == "" {
+			t.Errorf("kitd %v: exit %d, stderr %q; want 2 and a message", args, r.code, r.stderr)
+		}
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func validConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := pki.NewCA(dir, "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ca.Client("kit-001", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return `device: { id: kit-001 }
+mqtt:
+  broker: tls://broker.example:8883
+  ca_file: ` + ca.CAFile + `
+  cert_file: ` + p.CertFile + `
+  key_file: ` + p.KeyFile + `
+buffer: { dir: ` + filepath.Join(dir, "buffer") + ` }
+shadow: { state_file: ` + filepath.Join(dir, "shadow.json") + ` }
+sensors:
+  - { name: sim, driver: sim, interval: 10s }
+`
+}
+
+func TestConfigCheck(t *testing.T) {
+	good := writeConfig(t, validConfig(t))
+	r := kitd(t, nil, nil, "config", "check", "-c", good)
+	if r.code != 0 || !strings.Contains(r.stdout, "id: kit-001") || !strings.Contains(r.stdout, "keepalive: 30s") {
+		t.Fatalf("good config: %+v", r)
+	}
+	if strings.Contains(r.stdout, "PRIVATE KEY") {
+		t.Fatal("key material printed")
+	}
+
+	bad := writeConfig(t, strings.Replace(validConfig(t), "interval: 10s", "interval: 10", 1))
+	r = kitd(t, nil, nil, "config", "check", "-c", bad)
+	if r.code != 2 || !strings.Contains(r.stderr, "sensors[0].interval") || r.stdout != "" {
+		t.Fatalf("bad config: %+v", r)
+	}
+	r = kitd(t, nil, nil, "config", "check", "-c", "/nonexistent/kitd.yaml")
+	if r.code != 2 || !strings.Contains(r.stderr, "/nonexistent/kitd.yaml") {
+		t.Fatalf("missing file: %+v", r)
+	}
+	// -c defaults to /etc/kitd/config.yaml, named when it is missing.
+	if _, err := os.Stat("/etc/kitd/config.yaml"); os.IsNotExist(err) {
+		r = kitd(t, nil, nil, "config", "check")
+		if r.code != 2 || !strings.Contains(r.stderr, "/etc/kitd/config.yaml") {
+			t.Fatalf("default path: %+v", r)
+		}
+	}
+	// Environment overrides reach config check.
+	r = kitd(t, nil, []string{"KITD_MQTT_BROKER=ftp://x"}, "config", "check", "-c", good)
+	if r.code != 2 || !strings.Contains(r.stderr, "mqtt.broker") {
+		t.Fatalf("env override: %+v", r)
+	}
+}
+
+func TestSensorsScanWithoutBusesIsPlain(t *testing.T) {
+	r := kitd(t, nil, nil, "sensors", "scan", "--w1-dir", t.TempDir())
+	if r.code != 0 || r.stdout == "" {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestSensorsReadPrintsTable(t *testing.T) {
+	path := writeConfig(t, validConfig(t))
+	r := kitd(t, nil, nil, "sensors", "read", "-c", path)
+	if r.code != 0 || !strings.Contains(r.stdout, "sim") || !strings.Contains(r.stdout, "temperature=") {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestBufferStatsOnEmptyBuffer(t *testing.T) {
+	path := writeConfig(t, validConfig(t))
+	r := kitd(t, nil, nil, "buffer", "stats", "-c", path)
+	// A kit that never ran has no buffer yet: say so, do not crash.
+	if r.code == 0 && !strings.Contains(r.stdout, "pending") || r.code != 0 && !strings.Contains(r.stderr, "buffer") {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// syncBuffer is written by the demo while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The README's first command: readings flow within 5 s, a desired
+// interval set from the command line is applied and reported, a line typed
+// on stdin does the same, end of input does not end the demo, and --for
+// ends it with exit 0.
+func TestDemo(t *testing.T) {
+	pr, pw := io.Pipe()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	start := time.Now()
+	go func() {
+		done <- run([]string{"demo", "--for", "14s", "--set", "sensors.sim.interval=5s"}, pr, &out, &errb, nil)
+	}()
+	waitFor(t, 5*time.Second, "a reading", func() bool { return strings.Contains(out.String(), "reading  sim") })
+	t.Logf("first reading after %v", time.Since(start).Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "interval 5s reported", func() bool { return strings.Contains(out.String(), `"interval":"5s"`) })
+	io.WriteString(pw, "sensors.soil.enabled=false\n")
+	pw.Close() // end of input is not a reason to exit
+	waitFor(t, 10*time.Second, "soil disabled", func() bool { return strings.Contains(out.String(), `"enabled":false`) })
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not end after --for")
+	}
+	if time.Since(start) < 13*time.Second {
+		t.Fatalf("demo ended after %v, before --for 14s", time.Since(start))
+	}
+	if !strings.Contains(out.String(), "status   connected=true") {
+		t.Errorf("no status line:\n%s", out.String())
+	}
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,102 @@
+// Package config reads kitd's YAML config file: the sections every package
+// owns, side by side, with KITD_ environment overrides. It knows the file
+// format and nothing of what the sections mean; each package validates its
+// own section.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/kitd-dev/kitd/buffer"
+	"github.com/kitd-dev/kitd/clock"
+	"github.com/kitd-dev/kitd/publisher"
+	"github.com/kitd-dev/kitd/sensors"
+	"github.com/kitd-dev/kitd/shadow"
+)
+
+// DefaultFile is where `-c` points when it is not given.
+const DefaultFile = "/etc/kitd/config.yaml"
+
+// Device is the kit's identity.
+type Device struct {
+	// ID is the AWS IoT thing name and the MQTT client id.
+	ID string `mapstructure:"id"`
+}
+
+// Config is the whole file.
+type Config struct {
+	Device  Device           `mapstructure:"device"`
+	MQTT    publisher.Config `mapstructure:"mqtt"`
+	Buffer  buffer.Config    `mapstructure:"buffer"`
+	Shadow  shadow.Config    `mapstructure:"shadow"`
+	Clock   clock.Config     `mapstructure:"clock"`
+	Sensors []sensors.Config `mapstructure:"sensors"`
+}
+
+// Default is the config with every package's defaults and no sensors.
+func Default() Config {
+	return Config{
+		MQTT:   publisher.DefaultConfig(),
+		Buffer: buffer.DefaultConfig(),
+		Shadow: shadow.DefaultConfig(),
+		Clock:  clock.DefaultConfig(),
+	}
+}
+
+// AWS IoT thing names: 1-128 of these characters; MQTT client ids on AWS
+// take the same set.
+var deviceID = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,128}$`)
+
+// Validate checks every section, returning every error found, each naming
+// its field by path (mqtt.keepalive, sensors[2] (soil-1).interval).
+func (c *Config) Validate(reg *sensors.Registry) error {
+	var errs []error
+	switch {
+	case c.Device.ID == "":
+		errs = append(errs, errors.New("device.id: required (the AWS IoT thing name, also the MQTT client id)"))
+	case !deviceID.MatchString(c.Device.ID):
+		errs = append(errs, fmt.Errorf("device.id: %q: use 1-128 letters, digits, ':', '_' or '-'", c.Device.ID))
+	}
+	errs = append(errs, prefixed("mqtt.", c.MQTT.Validate())...)
+	errs = append(errs, prefixed("buffer.", c.Buffer.Validate())...)
+	errs = append(errs, prefixed("shadow.", c.Shadow.Validate())...)
+	errs = append(errs, prefixed("clock.", c.Clock.Validate())...)
+	if err := sensors.ValidateConfigs(reg, c.Sensors); err != nil {
+		errs = append(errs, split(err)...)
+	}
+	return errors.Join(errs...)
+}
+
+// SensorNames lists the configured sensors.
+func (c *Config) SensorNames() []string {
+	names := make([]string, len(c.Sensors))
+	for i, s := range c.Sensors {
+		names[i] = s.Name
+	}
+	return names
+}
+
+func prefixed(prefix string, err error) []error {
+	var out []error
+	for _, e := range split(err) {
+		out = append(out, fmt.Errorf("%s%w", prefix, e))
+	}
+	return out
+}
+
+// split flattens joined errors so each line can carry its own path.
+func split(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, split(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

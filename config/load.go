@@ -1,0 +1,257 @@
+package config
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts every environment override: KITD_MQTT_BROKER sets
+// mqtt.broker.
+const EnvPrefix = "KITD_"
+
+// ErrFile is returned when the file cannot be read or is not YAML.
+var ErrFile = errors.New("config file")
+
+// Load reads path over the defaults, then applies environment overrides
+// from environ (os.Environ() in production; tests pass their own). It
+// checks the file's form (YAML, known keys, types); Validate checks values.
+func Load(path string, environ []string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrFile, path, err)
+	}
+	return Parse(path, data, environ)
+}
+
+// Parse is Load for bytes already read; name is used in errors.
+func Parse(name string, data []byte, environ []string) (*Config, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%w %s: empty", ErrFile, name)
+	}
+	// yaml first: viper's messages for a broken file do not name the line.
+	var probe any
+	if err := yaml.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("%w %s: not valid YAML: %w", ErrFile, name, err)
+	}
+	if _, ok := probe.(map[string]any); !ok {
+		return nil, fmt.Errorf("%w %s: want a YAML mapping of sections (device, mqtt, buffer, ...), got %T", ErrFile, name, probe)
+	}
+
+	// Viper loses keys whose value is empty or null, so typos like
+	// "sensor:" would pass; check the raw document against the structs.
+	if errs := unknownKeys(probe, reflect.TypeOf(Config{}), ""); len(errs) > 0 {
+		return nil, fmt.Errorf("%s: %w", name, errors.Join(errs...))
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrFile, name, err)
+	}
+	cfg := Default()
+	env := envMap(environ)
+	for _, key := range leafKeys(reflect.TypeOf(cfg), "") {
+		if val, ok := env[EnvName(key)]; ok {
+			v.Set(key, val)
+		}
+	}
+	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(decodeHook)); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, decodeErrors(err))
+	}
+	return &cfg, nil
+}
+
+// EnvName is the environment variable that overrides key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string)
+	for _, kv := range environ {
+		if k, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
+			m[k] = val
+		}
+	}
+	return m
+}
+
+// leafKeys lists the dotted keys of every scalar field, which is what the
+// environment can override (not lists: sensors are configured in the file).
+func leafKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := prefix + tag
+		ft := f.Type
+		switch {
+		case ft.Kind() == reflect.Struct && !isScalar(ft):
+			keys = append(keys, leafKeys(ft, key+".")...)
+		case ft.Kind() == reflect.Slice || ft.Kind() == reflect.Map:
+		default:
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+
+func isScalar(t reflect.Type) bool {
+	return reflect.PointerTo(t).Implements(textUnmarshaler) || t == reflect.TypeOf(time.Time{})
+}
+
+// decodeHook is strict where mapstructure's weak typing would be silently
+// wrong: "interval: 10" is not ten nanoseconds.
+func decodeHook(from, to reflect.Type, data any) (any, error) {
+	if to == reflect.TypeOf(time.Duration(0)) {
+		s, ok := data.(string)
+		if !ok {
+			return nil, fmt.Errorf("%v is not a duration: give a unit, e.g. 30s, 5m, 1h", data)
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration: give a number and a unit, e.g. 30s, 5m, 1h", s)
+		}
+		return d, nil
+	}
+	if reflect.PointerTo(to).Implements(textUnmarshaler) {
+		var text string
+		switch d := data.(type) {
+		case string:
+			text = d
+		case int, int64, uint64, float64:
+			text = fmt.Sprint(d)
+		default:
+			return data, nil
+		}
+		out := reflect.New(to)
+		if err := out.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
+			return nil, err
+		}
+		return out.Elem().Interface(), nil
+	}
+	return data, nil
+}
+
+// unknownKeys reports every key in doc that t has no field for. Maps of
+// free-form values (driver options) are not checked here: each driver
+// rejects its own unknown options.
+func unknownKeys(doc any, t reflect.Type, path string) []error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var errs []error
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := doc.(map[string]any)
+		if !ok || isScalar(t) {
+			return nil // a type error, which decoding reports
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			if tag := t.Field(i).Tag.Get("mapstructure"); tag != "" && tag != "-" {
+				fields[tag] = t.Field(i).Type
+			}
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ft, ok := fields[strings.ToLower(k)]
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s%s: unknown key", path, k))
+				continue
+			}
+			errs = append(errs, unknownKeys(m[k], ft, path+k+".")...)
+		}
+	case reflect.Slice:
+		l, ok := doc.([]any)
+		if !ok {
+			return nil
+		}
+		for i, e := range l {
+			at := fmt.Sprintf("%s[%d]", strings.TrimSuffix(path, "."), i)
+			if m, ok := e.(map[string]any); ok {
+				if n, ok := m["name"].(string); ok && n != "" {
+					at += " (" + n + ")"
+				}
+			}
+			errs = append(errs, unknownKeys(e, t.Elem(), at+".")...)
+		}
+	case reflect.Map:
+		m, ok := doc.(map[string]any)
+		if !ok || t.Elem().Kind() == reflect.Interface {
+			return nil
+		}
+		for k, v := range m {
+			errs = append(errs, unknownKeys(v, t.Elem(), path+k+".")...)
+		}
+	}
+	return errs
+}
+
+var quotedName = regexp.MustCompile(`^'([^']*)' (.*)$`)
+
+// decodeErrors turns mapstructure's errors into one line per field, each
+// starting with its path: "mqtt.keepalive: ..." and "mqtt.brokr: unknown key".
+func decodeErrors(err error) error {
+	var out []error
+	for _, e := range split(unwrapHeader(err)) {
+		out = append(out, decodeLine(e)...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Error() < out[j].Error() })
+	return errors.Join(out...)
+}
+
+func unwrapHeader(err error) error {
+	if u := errors.Unwrap(err); u != nil {
+		if _, ok := u.(interface{ Unwrap() []error }); ok {
+			return u
+		}
+	}
+	return err
+}
+
+func decodeLine(e error) []error {
+	var de *mapstructure.DecodeError
+	name, msg := "", e.Error()
+	if errors.As(e, &de) {
+		name, msg = de.Name(), de.Unwrap().Error()
+	} else if m := quotedName.FindStringSubmatch(msg); m != nil {
+		name, msg = m[1], m[2]
+	}
+	name = strings.ToLower(name)
+	if keys, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
+		var out []error
+		for _, k := range strings.Split(keys, ", ") {
+			path := k
+			if name != "" {
+				path = name + "." + k
+			}
+			out = append(out, fmt.Errorf("%s: unknown key", path))
+		}
+		return out
+	}
+	if name == "" {
+		return []error{errors.New(msg)}
+	}
+	return []error{fmt.Errorf("%s: %s", name, msg)}
+}

@@ -1,0 +1,366 @@
+// Package demo is `kitd demo`: the whole pipeline on an embedded default.
+// An in-process MQTT broker with a throwaway PKI stands in for AWS IoT, a
+// shadow emulator for the shadow service, simulated sensors for hardware;
+// the agent itself is the real one, connecting over mutual TLS. Nothing
+// here is linked into the path `kitd run` takes: it costs nothing there.
+package demo
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/kitd-dev/kitd/agent"
+	"github.com/kitd-dev/kitd/config"
+	"github.com/kitd-dev/kitd/configs"
+	"github.com/kitd-dev/kitd/pki"
+	"github.com/kitd-dev/kitd/sensors"
+	"github.com/kitd-dev/kitd/shadow"
+	"github.com/kitd-dev/kitd/shadow/shadowemu"
+)
+
+// Device is the demo kit's id.
+const Device = "demo-kit" // device.id in configs/demo.yaml
+
+// Options configure a demo run.
+type Options struct {
+	// For ends the demo after this long; 0 runs until ctx is done.
+	For time.Duration
+	// Sets are KEY=VALUE desired-state changes made once the kit is up.
+	Sets []string
+	// Input, when not nil, is read for more KEY=VALUE lines; its end is
+	// not a reason to stop.
+	Input    io.Reader
+	Out      io.Writer
+	Log      *slog.Logger
+	Registry *sensors.Registry
+	Clock    agent.Clock
+	Version  string
+}
+
+// ParseSet turns "sensors.sim.interval=5s" into a desired document,
+// {"sensors":{"sim":{"interval":"5s"}}}. It checks the form only: the
+// agent validates the value, and a refusal shows in reported errors.
+func ParseSet(s string) (map[string]any, error) {
+	key, val, ok := strings.Cut(strings.TrimSpace(s), "=")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" {
+		return nil, fmt.Errorf("%q: want KEY=VALUE, e.g. sensors.sim.interval=5s", s)
+	}
+	return shadow.DesiredPatch(key, strings.TrimSpace(val))
+}
+
+// Run runs the demo until ctx is done or opts.For has passed.
+func Run(ctx context.Context, opts Options) error {
+	if opts.For > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.For)
+		defer cancel()
+	}
+	var sets []map[string]any
+	for _, s := range opts.Sets {
+		d, err := ParseSet(s)
+		if err != nil {
+			return fmt.Errorf("--set %w", err)
+		}
+		sets = append(sets, d)
+	}
+	out := &lockedWriter{w: opts.Out}
+	dir, err := os.MkdirTemp("", "kitd-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	ca, err := pki.NewCA(filepath.Join(dir, "pki"), "kitd demo CA")
+	if err != nil {
+		return err
+	}
+	srvPair, err := ca.Server("broker", "127.0.0.1", "localhost")
+	if err != nil {
+		return err
+	}
+	kitPair, err := ca.Client(Device, time.Time{})
+	if err != nil {
+		return err
+	}
+	emuPair, err := ca.Client("shadow-service", time.Time{})
+	if err != nil {
+		return err
+	}
+
+	broker, addr, err := startBroker(ca, srvPair, opts.Log)
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	if err := broker.Subscribe("kits/#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		printMessage(out, pk.TopicName, pk.Payload)
+	}); err != nil {
+		return err
+	}
+
+	emuTLS, err := ca.ClientTLS(emuPair)
+	if err != nil {
+		return err
+	}
+	// The emulator's warnings at shutdown (its broker going away) are noise
+	// in a demo; its errors still show.
+	emuLog := slog.New(levelFloor{opts.Log.Handler(), slog.LevelError})
+	emu, err := shadowemu.Start(ctx, "tls://"+addr, emuTLS, "shadow-service", emuLog)
+	if err != nil {
+		return fmt.Errorf("shadow emulator: %w", err)
+	}
+	defer emu.Close()
+	// What the AWS status rule does: the Will shows on the shadow too.
+	if err := emu.MirrorStatus("kits/+/status"); err != nil {
+		return fmt.Errorf("shadow emulator: %w", err)
+	}
+
+	cfg, err := config.Parse("configs/demo.yaml (embedded)", configs.Demo, nil)
+	if err != nil {
+		return err
+	}
+	cfg.MQTT.Broker = "tls://" + addr
+	cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile = ca.CAFile, kitPair.CertFile, kitPair.KeyFile
+	cfg.Buffer.Dir = filepath.Join(dir, "buffer")
+	cfg.Shadow.StateFile = filepath.Join(dir, "shadow.json")
+	a, err := agent.New(cfg, agent.Options{
+		Registry: opts.Registry, Clock: opts.Clock, Log: opts.Log, Version: opts.Version,
+		StatusInterval: 5 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "kitd demo: broker %s (mutual TLS, throwaway CA in %s), device %q, %d simulated sensors\n", addr, ca.Dir, cfg.Device.ID, len(cfg.Sensors))
+	fmt.Fprintf(out, "type KEY=VALUE to change desired state, e.g. sensors.sim.interval=5s; Ctrl-C ends the demo\n")
+
+	var wg sync.WaitGroup
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(runCtx, nil) }()
+
+	apply := func(doc map[string]any) {
+		if err := emu.UpdateDesired(Device, "", doc); err != nil {
+			fmt.Fprintf(out, "desired: %v\n", err)
+			return
+		}
+		b, _ := json.Marshal(doc)
+		fmt.Fprintf(out, "desired  %s\n", b)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Wait for the kit's first report, so the change arrives as a delta
+		// and not before the shadow exists.
+		waitReported(runCtx, emu)
+		for _, d := range sets {
+			apply(d)
+		}
+	}()
+	if opts.Input != nil {
+		go readInput(runCtx, opts.Input, out, apply)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watch(runCtx, out, a, emu)
+	}()
+
+	var err2 error
+	select {
+	case err2 = <-runErr:
+	case <-ctx.Done():
+		stop()
+		err2 = <-runErr
+	}
+	stop()
+	wg.Wait()
+	if err2 != nil {
+		return err2
+	}
+	s := a.Stats()
+	fmt.Fprintf(out, "kitd demo: done: %d readings delivered, %d pending, %d dropped\n", s.Delivered, s.Pending, s.Dropped)
+	return nil
+}
+
+func startBroker(ca *pki.CA, srv pki.Pair, log *slog.Logger) (*mqtt.Server, string, error) {
+	tlsCfg, err := ca.ServerTLS(srv)
+	if err != nil {
+		return nil, "", err
+	}
+	b := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log.With("component", "demo-broker")})
+	if err := b.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, "", err
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "tls", Address: "127.0.0.1:0", TLSConfig: tlsCfg})
+	if err := b.AddListener(l); err != nil {
+		return nil, "", fmt.Errorf("demo broker: %w", err)
+	}
+	if err := b.Serve(); err != nil {
+		return nil, "", fmt.Errorf("demo broker: %w", err)
+	}
+	return b, l.Address(), nil
+}
+
+// printMessage shows one telemetry or status message as the broker got it.
+func printMessage(out io.Writer, topic string, payload []byte) {
+	var m struct {
+		Device   string          `json:"device"`
+		Sensor   string          `json:"sensor"`
+		Seq      uint64          `json:"seq"`
+		TS       string          `json:"ts"`
+		Clock    string          `json:"clock"`
+		Values   map[string]any  `json:"values"`
+		Readings json.RawMessage `json:"readings"`
+	}
+	if strings.HasSuffix(topic, "/status") || json.Unmarshal(payload, &m) != nil || m.Sensor == "" {
+		fmt.Fprintf(out, "message  %s %s\n", topic, payload)
+		return
+	}
+	names := make([]string, 0, len(m.Values))
+	for k := range m.Values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var vals []string
+	for _, k := range names {
+		vals = append(vals, fmt.Sprintf("%s=%v", k, m.Values[k]))
+	}
+	clock := ""
+	if m.Clock != "" {
+		clock = " clock=" + m.Clock
+	}
+	fmt.Fprintf(out, "reading  %-5s seq=%-5d %s %s%s\n", m.Sensor, m.Seq, m.TS, strings.Join(vals, " "), clock)
+}
+
+func readInput(ctx context.Context, in io.Reader, out io.Writer, apply func(map[string]any)) {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		if ctx.Err() != nil {
+			return
+		}
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		doc, err := ParseSet(line)
+		if err != nil {
+			fmt.Fprintf(out, "input: %v\n", err)
+			continue
+		}
+		apply(doc)
+	}
+}
+
+func waitReported(ctx context.Context, emu *shadowemu.Emulator) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if doc, ok := emu.Document(Device, ""); ok && len(doc.State.Reported) > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// watch prints a status line every few seconds and the shadow document
+// whenever the kit's reported state changes.
+func watch(ctx context.Context, out io.Writer, a *agent.Agent, emu *shadowemu.Emulator) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	poll := time.NewTicker(500 * time.Millisecond)
+	defer poll.Stop()
+	var lastDoc string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s := a.Stats()
+			fmt.Fprintf(out, "status   connected=%t pending=%d delivered=%d dropped=%d\n", s.Connected, s.Pending, s.Delivered, s.Dropped)
+		case <-poll.C:
+			doc, ok := emu.Document(Device, "")
+			if !ok {
+				continue
+			}
+			b, _ := json.Marshal(map[string]any{"desired": doc.State.Desired, "reported": withoutVolatile(doc.State.Reported), "delta": doc.State.Delta})
+			if s := string(b); s != lastDoc {
+				lastDoc = s
+				full, _ := json.Marshal(map[string]any{"desired": doc.State.Desired, "reported": doc.State.Reported, "delta": doc.State.Delta})
+				fmt.Fprintf(out, "shadow   v%d %s\n", doc.Version, full)
+			}
+		}
+	}
+}
+
+// withoutVolatile drops the fields that change with every report (reading
+// times, counters), so the shadow is printed when its meaning changes.
+func withoutVolatile(rep map[string]any) map[string]any {
+	out := make(map[string]any, len(rep))
+	for k, v := range rep {
+		switch k {
+		case "buffer":
+			continue
+		case "sensors":
+			if m, ok := v.(map[string]any); ok {
+				s := map[string]any{}
+				for name, sv := range m {
+					if sm, ok := sv.(map[string]any); ok {
+						c := map[string]any{}
+						for f, fv := range sm {
+							if f != "last_reading_ts" {
+								c[f] = fv
+							}
+						}
+						s[name] = c
+					}
+				}
+				v = s
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+
+// levelFloor drops records below its level.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFloor) Enabled(ctx context.Context, lvl slog.Level) bool {
+	return lvl >= l.min && l.Handler.Enabled(ctx, lvl)
+}
