@@ -32,11 +32,52 @@ type message struct {
 	seqs    []uint64
 }
 
-// flight is a message waiting for its PUBACK.
+// flight is a message handed to paho and waiting for its PUBACK.
 type flight struct {
-	tok  mqtt.Token
-	seqs []uint64
-	sent time.Time
+	payload []byte
+	seqs    []uint64
+	sent    time.Time
+	// tok is set by the pump before it closes ready.
+	tok   mqtt.Token
+	ready chan struct{}
+}
+
+// done reports whether the flight's outcome is known.
+func (f *flight) done() bool {
+	select {
+	case <-f.ready:
+	default:
+		return false
+	}
+	select {
+	case <-f.tok.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// wait is what to block on for the flight's outcome.
+func (f *flight) wait() <-chan struct{} {
+	select {
+	case <-f.ready:
+		return f.tok.Done()
+	default:
+		return f.ready
+	}
+}
+
+// pump calls paho's Publish for the drain loop. paho's Publish can block
+// for its whole write timeout when the connection dies under it (the
+// status still says connected while the workers that would take the packet
+// are gone), so the loop that watches for lost connections, overdue acks
+// and shutdown never calls it itself.
+func pump(client mqtt.Client, topic string, in <-chan *flight) {
+	for f := range in {
+		f.tok = client.Publish(topic, 1, false, f.payload)
+		f.payload = nil
+		close(f.ready)
+	}
 }
 
 // drainer delivers the buffer over one connection.
@@ -46,6 +87,7 @@ type drainer struct {
 	live    *cursor
 	backlog *cursor
 	window  []*flight // oldest first
+	pumpC   chan *flight
 	ready   *message  // packed, waiting for the rate limiter
 	ackBuf  []uint64
 	epoch   string
@@ -75,9 +117,14 @@ func (p *Publisher) drain(ctx context.Context, c *conn) error {
 		live:    &cursor{r: p.buf.Reader(liveFrom, 0), live: true, dirty: true},
 		backlog: &cursor{r: p.buf.Reader(0, liveFrom), done: liveFrom <= 1},
 		window:  make([]*flight, 0, p.cfg.MaxInflight),
+		pumpC:   make(chan *flight, p.cfg.MaxInflight),
 		epoch:   p.buf.Epoch(),
 	}
-	defer d.reapAll()
+	go pump(c.client, p.telemetryTopic, d.pumpC)
+	defer func() {
+		close(d.pumpC)
+		d.reapAll()
+	}()
 	return d.run(ctx)
 }
 
@@ -153,7 +200,7 @@ func (d *drainer) run(ctx context.Context) error {
 		}
 		var headDone <-chan struct{}
 		if len(d.window) > 0 {
-			headDone = d.window[0].tok.Done()
+			headDone = d.window[0].wait()
 		}
 		select {
 		case <-headDone:
@@ -176,8 +223,9 @@ func (d *drainer) publish(now time.Time) {
 	m := d.ready
 	d.ready = nil
 	d.c.notePublish(d.p.telemetryTopic)
-	tok := d.c.client.Publish(d.p.telemetryTopic, 1, false, m.payload)
-	d.window = append(d.window, &flight{tok: tok, seqs: m.seqs, sent: now})
+	f := &flight{payload: m.payload, seqs: m.seqs, sent: now, ready: make(chan struct{})}
+	d.window = append(d.window, f)
+	d.pumpC <- f // never blocks: the window bounds what is queued
 }
 
 // reap acknowledges to the buffer every completed message at the head of
@@ -187,7 +235,7 @@ func (d *drainer) reap() error {
 	d.ackBuf = d.ackBuf[:0]
 	var failed error
 	for _, f := range d.window {
-		if !isDone(f.tok) {
+		if !f.done() {
 			break
 		}
 		if err := f.tok.Error(); err != nil {
@@ -206,22 +254,13 @@ func (d *drainer) reap() error {
 	return failed
 }
 
-func isDone(tok mqtt.Token) bool {
-	select {
-	case <-tok.Done():
-		return true
-	default:
-		return false
-	}
-}
-
 // reapAll acknowledges whatever completed in the window, in any order,
 // when the connection ends: a PUBACK that made it saves a duplicate.
 func (d *drainer) reapAll() {
 	d.ackBuf = d.ackBuf[:0]
 	var msgs int64
 	for _, f := range d.window {
-		if isDone(f.tok) && f.tok.Error() == nil {
+		if f.done() && f.tok.Error() == nil {
 			d.ackBuf = append(d.ackBuf, f.seqs...)
 			msgs++
 		}

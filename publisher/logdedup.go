@@ -14,7 +14,9 @@ import (
 const maxDedupKeys = 512
 
 // NewDedupHandler wraps h so that a line identical to one written less than
-// every ago (same level, message and attributes, time aside) is held back.
+// every ago (same level, message and attributes, time aside, and numbers
+// aside: "read tcp 10.0.0.2:39546->…: connection reset" differs from the
+// previous loss only by its local port) is held back.
 // The first identical line after every has passed is written with
 // repeated=N, the number of lines held back since the last one written: a
 // broker down for a day costs one line per interval, not one per retry. A
@@ -84,7 +86,7 @@ func (h *dedupHandler) key(r slog.Record) string {
 	b.WriteString("\x00")
 	b.WriteString(r.Level.String())
 	b.WriteString("\x00")
-	b.WriteString(r.Message)
+	writeFolded(&b, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
 		writeAttr(&b, a)
 		return true
@@ -96,7 +98,24 @@ func writeAttr(b *strings.Builder, a slog.Attr) {
 	b.WriteString("\x00")
 	b.WriteString(a.Key)
 	b.WriteString("=")
-	b.WriteString(a.Value.Resolve().String())
+	writeFolded(b, a.Value.Resolve().String())
+}
+
+// writeFolded writes s with every run of digits replaced by one '#'.
+func writeFolded(b *strings.Builder, s string) {
+	digits := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '0' && c <= '9' {
+			if !digits {
+				b.WriteByte('#')
+			}
+			digits = true
+			continue
+		}
+		digits = false
+		b.WriteByte(c)
+	}
 }
 
 // admit decides whether the line with key is written, and how many

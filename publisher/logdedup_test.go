@@ -91,13 +91,37 @@ func TestDedupBoundedMemory(t *testing.T) {
 	h := newDedupHandler(slog.NewTextHandler(&out, nil), time.Hour, clk.now)
 	log := slog.New(h)
 	for i := 0; i < 3*maxDedupKeys; i++ {
-		log.Info("distinct", "i", i)
+		log.Info("distinct", "name", letters(i))
 	}
 	if n := len(h.st.seen); n > maxDedupKeys {
 		t.Fatalf("%d keys remembered, bound is %d", n, maxDedupKeys)
 	}
 	if n := strings.Count(out.String(), "\n"); n != 3*maxDedupKeys {
 		t.Fatalf("distinct lines were dropped: %d of %d", n, 3*maxDedupKeys)
+	}
+}
+
+// letters names i without digits (digits are folded).
+func letters(i int) string {
+	s := ""
+	for {
+		s += string(rune('a' + i%26))
+		i /= 26
+		if i == 0 {
+			return s
+		}
+	}
+}
+
+func TestDedupFoldsNumbers(t *testing.T) {
+	var out bytes.Buffer
+	clk := &fakeWall{t: time.Unix(0, 0)}
+	log := slog.New(newDedupHandler(slog.NewTextHandler(&out, nil), time.Hour, clk.now))
+	log.Warn("connection lost", "err", "read tcp 127.0.0.1:39546->127.0.0.1:8883: connection reset by peer")
+	log.Warn("connection lost", "err", "read tcp 127.0.0.1:39612->127.0.0.1:8883: connection reset by peer")
+	log.Warn("connection lost", "err", "EOF")
+	if n := strings.Count(out.String(), "\n"); n != 2 {
+		t.Fatalf("%d lines, want 2 (the port is not a difference):\n%s", n, out.String())
 	}
 }
 
@@ -116,7 +140,7 @@ func TestDedupConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 100; i++ {
-				log.Warn("same", "g", g%2)
+				log.Warn("same", "g", letters(g%2))
 			}
 		}()
 	}

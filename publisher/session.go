@@ -37,7 +37,21 @@ func (s *Session) Publish(ctx context.Context, topic string, payload []byte, ret
 		return ErrConnectionLost
 	}
 	s.c.notePublish(topic)
-	return s.wait(ctx, s.c.client.Publish(topic, 1, retained, payload))
+	// paho's Publish can block for its write timeout when the connection
+	// dies under it; call it aside so ctx and the ack timeout still rule.
+	toks := make(chan mqtt.Token, 1)
+	go func() { toks <- s.c.client.Publish(topic, 1, retained, payload) }()
+	t := time.NewTimer(s.p.cfg.ackTimeout())
+	defer t.Stop()
+	select {
+	case tok := <-toks:
+		return s.wait(ctx, tok)
+	case <-t.C:
+		s.c.kill(errAckTimeout)
+		return fmt.Errorf("%w: %v", ErrConnectionLost, errAckTimeout)
+	case <-ctx.Done():
+		return s.ctxErr(ctx.Err())
+	}
 }
 
 // Subscribe subscribes to topic with QoS 1 and waits for the SUBACK.

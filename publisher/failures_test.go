@@ -1,0 +1,414 @@
+package publisher
+
+import (
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kitd-dev/kitd/buffer"
+	"github.com/kitd-dev/kitd/pki"
+)
+
+const telemetryTopic = "kits/" + kit + "/telemetry"
+
+// appender appends one reading every interval until stopped, like a
+// scheduler that keeps sampling whatever the network does.
+type appender struct {
+	mu   sync.Mutex
+	seqs []uint64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startAppender(t *testing.T, buf *buffer.Buffer, every time.Duration) *appender {
+	a := &appender{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-a.stop:
+				return
+			case <-tick.C:
+			}
+			s := appendReadings(t, buf, "sim", 1)
+			a.mu.Lock()
+			a.seqs = append(a.seqs, s...)
+			a.mu.Unlock()
+		}
+	}()
+	t.Cleanup(a.halt)
+	return a
+}
+
+func (a *appender) halt() {
+	select {
+	case <-a.stop:
+	default:
+		close(a.stop)
+	}
+	<-a.done
+}
+
+func (a *appender) taken() []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]uint64(nil), a.seqs...)
+}
+
+// The broker goes away for 30 s (5 s under -short) while the kit keeps
+// sampling. The publisher reaches the broker through a proxy that refuses
+// connections exactly while the broker is down, so that after the restart
+// the observer is subscribed again before the kit can deliver (the broker
+// loses subscriptions on restart).
+func TestBrokerOutage(t *testing.T) {
+	outage := 30 * time.Second
+	if testing.Short() {
+		outage = 5 * time.Second
+	}
+	b := startBroker(t)
+	buf := openBuffer(t)
+	px := newRawProxy(t, b)
+	obs := observeMosquitto(t, b, buf.Epoch())
+	cfg := brokerConfig(b)
+	cfg.Broker = px.url()
+	opt := testOptions()
+	opt.backoffMax = 2 * time.Second
+	r := startPublisher(t, cfg, buf, opt)
+	a := startAppender(t, buf, 50*time.Millisecond)
+
+	obs.waitFor(t, 10*time.Second, "first readings", func() bool { return len(obs.order) >= 10 })
+	px.block()
+	// Let the broker hand the observer what it already acknowledged.
+	time.Sleep(300 * time.Millisecond)
+	b.Stop()
+	time.Sleep(outage)
+	if st := r.p.Stats(); st.Connected || st.LastError == "" {
+		t.Errorf("during the outage: %+v", st)
+	}
+	if time.Since(r.p.Progress()) > time.Second {
+		t.Errorf("progress stalled while backing off: %v ago", time.Since(r.p.Progress()))
+	}
+	b.Restart()
+	obs.subscribe(t, b.URL, observerTLS(t, b))
+	px.unblock()
+	time.Sleep(time.Second)
+	a.halt()
+	seqs := a.taken()
+	if len(seqs) < int(outage/(50*time.Millisecond))/2 {
+		t.Fatalf("only %d readings taken: the appender stalled", len(seqs))
+	}
+	obs.waitAll(t, seqs, 30*time.Second)
+	dups := obs.check(t, seqs)
+	if dups > cfg.MaxInflight {
+		t.Errorf("%d duplicates, more than the in-flight window %d", dups, cfg.MaxInflight)
+	}
+	if st := r.p.Stats(); st.Reconnects < 1 {
+		t.Errorf("stats %+v: no reconnect counted", st)
+	}
+	waitPending(t, buf, 0)
+}
+
+// Started while the broker is down, the publisher keeps trying (the buffer
+// takes readings from the first second) and delivers everything once the
+// broker is up.
+func TestStartWhileBrokerDown(t *testing.T) {
+	b := startBroker(t)
+	buf := openBuffer(t)
+	px := newRawProxy(t, b)
+	obs := observeMosquitto(t, b, buf.Epoch())
+	px.block()
+	cfg := brokerConfig(b)
+	cfg.Broker = px.url()
+	r := startPublisher(t, cfg, buf, testOptions())
+	a := startAppender(t, buf, 20*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	if st := r.p.Stats(); st.Connected || !strings.Contains(st.LastError, "connection refused") {
+		t.Errorf("while the broker is unreachable: %+v", st)
+	}
+	if n := len(a.taken()); n < 20 {
+		t.Errorf("only %d readings taken in the first 2 s", n)
+	}
+	px.unblock()
+	time.Sleep(500 * time.Millisecond)
+	a.halt()
+	seqs := a.taken()
+	obs.waitAll(t, seqs, 20*time.Second)
+	if dups := obs.check(t, seqs); dups != 0 {
+		t.Errorf("%d duplicates", dups)
+	}
+	if n := r.log.count("connect failed"); n != 1 {
+		t.Errorf("%d 'connect failed' lines for identical failures, want 1 (the rest folded)", n)
+	}
+}
+
+// A client certificate from another CA: a clear error, and attempts spaced
+// by the real backoff (1 s floor), never a tight loop.
+func TestWrongClientCert(t *testing.T) {
+	b := startBroker(t)
+	buf := openBuffer(t)
+	other, err := pki.NewCA(filepath.Join(t.TempDir(), "other"), "some other CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := other.Client(kit, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newRawProxy(t, b)
+	cfg := brokerConfig(b)
+	cfg.Broker = px.url()
+	cfg.CertFile, cfg.KeyFile = pair.CertFile, pair.KeyFile
+	opt := defaultOptions()
+	opt.tick = 100 * time.Millisecond
+	appendReadings(t, buf, "air", 5)
+	r := startPublisher(t, cfg, buf, opt)
+	time.Sleep(4500 * time.Millisecond)
+	attempts := px.accepts.Load()
+	// Waits are drawn from [1s,1s], [1s,2s], [1s,4s]...: at most 5 attempts
+	// fit in 4.5 s, and at least 2.
+	if attempts < 2 || attempts > 5 {
+		t.Errorf("%d connection attempts in 4.5 s, want 2..5", attempts)
+	}
+	st := r.p.Stats()
+	if st.Connected || !strings.Contains(st.LastError, "the broker rejected the client certificate "+pair.CertFile) {
+		t.Errorf("stats %+v: want a certificate-rejected error naming the file", st)
+	}
+	if n := r.log.count("connect failed"); n != 1 {
+		t.Errorf("%d 'connect failed' lines, want 1 (repeats folded)", n)
+	}
+	if p := buf.Stats().Pending; p != 5 {
+		t.Errorf("%d readings pending, want all 5 kept", p)
+	}
+}
+
+// What AWS IoT does when the policy denies a publish: the connection is
+// closed right after it. Nothing can be delivered; the publisher must back
+// off (no reset), keep every reading, and say what is likely wrong, once.
+func TestCutAfterPublishPolicyViolation(t *testing.T) {
+	b := startBroker(t)
+	buf := openBuffer(t)
+	px := newMQTTProxy(t, b)
+	px.cutAfterPublishTo = telemetryTopic
+	// AWS never acknowledges the denied publish; Mosquitto does, and its
+	// PUBACK could race the cut.
+	px.dropAcksOf = telemetryTopic
+	px.dropAcksConns.Store(1 << 30)
+	cfg := brokerConfig(b)
+	cfg.Broker = px.url()
+	opt := testOptions()
+	opt.backoffMin, opt.backoffMax = 50*time.Millisecond, 400*time.Millisecond
+	appendReadings(t, buf, "air", 20)
+	r := startPublisher(t, cfg, buf, opt)
+	time.Sleep(4 * time.Second)
+	attempts := px.accepts.Load()
+	// A tight loop manages hundreds of TLS connections in 4 s; waits of
+	// 50..400 ms (mean ~225 ms once the ceiling is reached) allow ~20.
+	if attempts < 3 || attempts > 30 {
+		t.Errorf("%d connections in 4 s, want 3..30", attempts)
+	}
+	want := "the broker closed the connection right after a publish to " + telemetryTopic +
+		": on AWS IoT this usually means the policy does not allow iot:Publish on it"
+	if n := r.log.count(want); n != 1 {
+		t.Errorf("likely-cause line logged %d times, want once per streak", n)
+	}
+	if p := buf.Stats().Pending; p != 20 {
+		t.Errorf("%d pending, want all 20 kept (none was acknowledged)", p)
+	}
+	if st := r.p.Stats(); st.Delivered != 0 {
+		t.Errorf("delivered %d without a PUBACK", st.Delivered)
+	}
+}
+
+// A broker that hangs up after acknowledging each publish: every reading
+// still gets through, one reconnect at a time.
+func TestCutAfterEachPublish(t *testing.T) {
+	b := startBroker(t)
+	buf := openBuffer(t)
+	obs := observeMosquitto(t, b, buf.Epoch())
+	px := newMQTTProxy(t, b)
+	px.cutAfterAckOf = telemetryTopic
+	cfg := brokerConfig(b)
+	cfg.Broker = px.url()
+	cfg.MaxInflight = 3
+	opt := testOptions()
+	opt.backoffMin, opt.backoffMax = 20*time.Millisecond, 100*time.Millisecond
+	seqs := appendReadings(t, buf, "air", 25)
+	r := startPublisher(t, cfg, buf, opt)
+	obs.waitAll(t, seqs, 60*time.Second)
+	dups := obs.check(t, seqs)
+	conns := px.accepts.Load()
+	t.Logf("%d connections, %d duplicates", conns, dups)
+	if dups > int(conns)*cfg.MaxInflight {
+		t.Errorf("%d duplicates over %d connections: more than a window per connection", dups, conns)
+	}
+	waitPending(t, buf, 0)
+	if r.log.count("the broker closed the connection right after a publish to "+telemetryTopic) != 1 {
+		t.Error("likely cause not logged exactly once")
+	}
+}
+
+// A broker that stops acknowledging: after ack_timeout the connection is
+// replaced and the buffer resends.
+func TestAckTimeoutForcesReconnect(t *testing.T) {
+	b := startBroker(t)
+	buf := openBuffer(t)
+	obs := observeMosquitto(t, b, buf.Epoch())
+	px := newMQTTProxy(t, b)
+	px.dropAcksOf = telemetryTopic
+	px.dropAcksConns.Store(1)
+	cfg := brokerConfig(b)
+	cfg.Broker = px.url()
+	cfg.AckTimeout = time.Second
+	seqs := appendReadings(t, buf, "air", 30)
+	r := startPublisher(t, cfg, buf, testOptions())
+	obs.waitAll(t, seqs, 20*time.Second)
+	waitPending(t, buf, 0)
+	dups := obs.check(t, seqs)
+	if dups != cfg.MaxInflight {
+		t.Errorf("%d duplicates, want exactly the window of %d sent without acks", dups, cfg.MaxInflight)
+	}
+	if st := r.p.Stats(); st.Reconnects != 1 {
+		t.Errorf("stats %+v: want one reconnect", st)
+	}
+	if r.log.count(errAckTimeout.Error()) == 0 {
+		t.Error("ack timeout not logged")
+	}
+}
+
+// Live first: after an outage with a large backlog, a fresh reading is
+// delivered before the backlog is drained.
+func TestLiveFirst(t *testing.T) {
+	backlog := 20000
+	if testing.Short() {
+		backlog = 5000
+	}
+	b := startBroker(t)
+	buf := openBuffer(t)
+	obs := observeMosquitto(t, b, buf.Epoch())
+	old := appendReadings(t, buf, "air", backlog)
+	cfg := brokerConfig(b)
+	r := startPublisher(t, cfg, buf, testOptions())
+	obs.waitFor(t, 20*time.Second, "backlog flowing", func() bool { return len(obs.order) >= 10 })
+
+	var fresh []uint64
+	for i := 0; i < 3; i++ {
+		s := appendReadings(t, buf, "live", 1)[0]
+		fresh = append(fresh, s)
+		appended := time.Now()
+		obs.waitFor(t, 5*time.Second, "the fresh reading", func() bool { return obs.count[s] > 0 })
+		latency := time.Since(appended)
+		obs.mu.Lock()
+		before := len(obs.count) - (i + 1)
+		obs.mu.Unlock()
+		t.Logf("fresh seq %d arrived %v after it was taken, with %d of %d backlog readings delivered", s, latency, before, backlog)
+		if before >= backlog {
+			t.Fatalf("fresh reading %d arrived only after the whole backlog", s)
+		}
+		if latency > time.Second {
+			t.Errorf("fresh reading took %v", latency)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	all := append(old, fresh...)
+	obs.waitAll(t, all, 120*time.Second)
+	obs.check(t, all)
+	waitPending(t, buf, 0)
+	r.stop(t)
+}
+
+// ALPN and SNI as AWS IoT needs them on port 443.
+func TestALPNAndSNI(t *testing.T) {
+	b := startBroker(t)
+	buf := openBuffer(t)
+	obs := observeMosquitto(t, b, buf.Epoch())
+	px := newMQTTProxy(t, b, alpnAWS)
+	cfg := brokerConfig(b)
+	cfg.Broker = "tls://localhost:" + px.addr()[strings.LastIndex(px.addr(), ":")+1:]
+	cfg.ALPN = true
+	seqs := appendReadings(t, buf, "air", 10)
+	startPublisher(t, cfg, buf, testOptions())
+	obs.waitAll(t, seqs, 20*time.Second)
+	obs.check(t, seqs)
+	h := px.hello.Load()
+	if h == nil || h.ServerName != "localhost" || len(h.SupportedProtos) != 1 || h.SupportedProtos[0] != alpnAWS {
+		t.Fatalf("client hello %+v: want SNI localhost and ALPN %s", h, alpnAWS)
+	}
+	if p := px.alpn.Load(); p == nil || *p != alpnAWS {
+		t.Fatalf("negotiated %v", p)
+	}
+	for _, v := range h.SupportedVersions {
+		if v < 0x0303 {
+			t.Fatalf("offers TLS version %x below 1.2", v)
+		}
+	}
+}
+
+// The Last Will says offline when the connection dies under the kit; a
+// clean shutdown says it explicitly, then disconnects (so the broker logs
+// a clean disconnect), within the shutdown timeout.
+func TestWillAndShutdown(t *testing.T) {
+	b := startBroker(t)
+	buf := openBuffer(t)
+	obs := observeMosquitto(t, b, buf.Epoch())
+	px := newRawProxy(t, b)
+	cfg := brokerConfig(b)
+	cfg.Broker = px.url()
+	r := startPublisher(t, cfg, buf, testOptions())
+	online := `{"state":{"reported":{"connected":true}}`
+	offline := `{"state":{"reported":{"connected":false}}}`
+	countStatus := func(s string) int {
+		n := 0
+		for _, st := range obs.status {
+			if strings.HasPrefix(st, s) {
+				n++
+			}
+		}
+		return n
+	}
+	obs.waitFor(t, 10*time.Second, "connected:true", func() bool { return countStatus(online) == 1 })
+
+	px.cutAll() // the network dies under the kit
+	obs.waitFor(t, 10*time.Second, "the Last Will", func() bool { return countStatus(offline) == 1 })
+	obs.waitFor(t, 10*time.Second, "connected:true again", func() bool { return countStatus(online) == 2 })
+
+	seqs := appendReadings(t, buf, "air", 50)
+	start := time.Now()
+	r.stop(t)
+	if d := time.Since(start); d > cfg.ShutdownTimeout {
+		t.Errorf("shutdown took %v, over shutdown_timeout %v", d, cfg.ShutdownTimeout)
+	}
+	obs.waitFor(t, 5*time.Second, "connected:false on shutdown", func() bool { return countStatus(offline) == 2 })
+	obs.mu.Lock()
+	last := obs.status[len(obs.status)-1]
+	obs.mu.Unlock()
+	if last != offline {
+		t.Errorf("last status %q, want %q", last, offline)
+	}
+	// The flush delivered what was appended just before the stop.
+	obs.check(t, seqs)
+
+	// Retained: a dashboard subscribing now learns the kit is offline.
+	late := observeMosquitto(t, b, buf.Epoch())
+	late.waitFor(t, 5*time.Second, "the retained status", func() bool {
+		for _, s := range late.status {
+			if s == offline {
+				return true
+			}
+		}
+		return false
+	})
+	b.Stop() // the log is only safe to read once the broker is gone
+	log := b.Log()
+	if !strings.Contains(log, "Client "+kit+" disconnected.") {
+		t.Errorf("broker did not log a clean disconnect:\n%s", log)
+	}
+	// Mosquitto 2.0 words a connection that ended without DISCONNECT as
+	// "closed its connection" or "disconnected: <reason>".
+	if !strings.Contains(log, "Client "+kit+" disconnected: ") && !strings.Contains(log, "Client "+kit+" closed its connection.") {
+		t.Errorf("broker did not log the unclean loss:\n%s", log)
+	}
+}
