@@ -225,6 +225,7 @@ type collector struct {
 	status   []string
 	other    map[string][]string // payloads on other topics
 	bad      []string
+	client   mqtt.Client // the latest observer connection, to publish with
 	changed  chan struct{}
 }
 
@@ -282,7 +283,22 @@ func (c *collector) subscribe(t testing.TB, brokerURL string, tlsCfg *tls.Config
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	c.mu.Lock()
+	c.client = cl
+	c.mu.Unlock()
 	t.Cleanup(func() { cl.Disconnect(100) })
+}
+
+// publish sends as the observer (QoS 1) and waits for the PUBACK.
+func (c *collector) publish(t testing.TB, topic, payload string) {
+	t.Helper()
+	c.mu.Lock()
+	cl := c.client
+	c.mu.Unlock()
+	tok := cl.Publish(topic, 1, false, payload)
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("observer publish to %s: %v", topic, tok.Error())
+	}
 }
 
 func observeMosquitto(t testing.TB, b *mosquittotest.Broker, epoch string) *collector {

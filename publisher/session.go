@@ -87,11 +87,11 @@ func (s *Session) wait(ctx context.Context, tok mqtt.Token) error {
 	defer t.Stop()
 	select {
 	case <-tok.Done():
+		// Every error paho puts on a token (not connected, lost before
+		// completion, write timeout, no packet ids) means this connection
+		// can no longer deliver it.
 		if err := tok.Error(); err != nil {
-			if s.c.isLost() {
-				return fmt.Errorf("%w: %v", ErrConnectionLost, err)
-			}
-			return err
+			return fmt.Errorf("%w: %v", ErrConnectionLost, err)
 		}
 		return nil
 	case <-t.C:
