@@ -83,6 +83,14 @@ func TestDebLifecycleInStagingRoot(t *testing.T) {
 	if err := os.WriteFile(key, []byte("-----BEGIN PRIVATE KEY-----\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
+	// and the agent has buffered readings.
+	segment := filepath.Join(root, "var/lib/kitd/buffer/00000000000000000001.seg")
+	if err := os.MkdirAll(filepath.Dir(segment), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(segment, []byte("readings"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Remove(wants); err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +115,8 @@ func TestDebLifecycleInStagingRoot(t *testing.T) {
 	if exists(filepath.Join(root, "usr/bin/kitd")) {
 		t.Error("remove left the binary")
 	}
-	if !exists(conf) || !exists(filepath.Join(root, "var/lib/kitd")) {
-		t.Error("remove (not purge) deleted the config or the state")
+	if !exists(conf) || !exists(segment) {
+		t.Error("remove (not purge) deleted the config or the buffered readings")
 	}
 
 	dpkg(t, root, "--purge", "kitd")
