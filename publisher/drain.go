@@ -174,14 +174,17 @@ func (d *drainer) run(ctx context.Context) error {
 		}
 		canSend := !flushing || now.Before(stopSending)
 		var limWait <-chan time.Time
-		if canSend && len(d.window) < cap(d.window) {
-			if d.ready == nil {
-				m, err := d.next()
-				if err != nil {
-					return err
-				}
-				d.ready = m
+		// Pack the next message even while the window is full, so it goes
+		// out the moment an ack frees a slot. A live reading arriving
+		// meanwhile waits behind at most this one message.
+		if canSend && d.ready == nil {
+			m, err := d.next()
+			if err != nil {
+				return err
 			}
+			d.ready = m
+		}
+		if canSend && len(d.window) < cap(d.window) {
 			if d.ready != nil {
 				if wait := p.lim.take(); wait > 0 {
 					limTimer.Reset(wait)
@@ -359,10 +362,12 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 			return &message{payload: payload, seqs: []uint64{it.Seq}}, nil
 		}
 	}
-	overhead := telemetry.BatchOverhead(p.device, d.epoch)
-	size := overhead - 1 // ItemSize counts a separating comma
-	var items []telemetry.Item
-	for len(items) < n {
+	// Each reading is encoded once, straight into the message, and taken
+	// back out if it would cross the limit.
+	payload := telemetry.AppendBatch(make([]byte, 0, min(limit, 160*n+128)), p.device, d.epoch, nil)
+	payload = payload[:len(payload)-len("]}")]
+	var seqs []uint64
+	for len(seqs) < n {
 		ok, err := d.fill(cur)
 		if err != nil {
 			return nil, err
@@ -371,28 +376,26 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 			break
 		}
 		d.restamp(&cur.pending[0])
-		it := cur.pending[0]
-		sz := telemetry.ItemSize(it)
-		if size+sz > limit {
-			if len(items) == 0 {
-				cur.pending = cur.pending[1:]
-				d.tooLarge(it, overhead+sz-1, limit)
+		mark := len(payload)
+		if len(seqs) > 0 {
+			payload = append(payload, ',')
+		}
+		payload = telemetry.AppendItem(payload, cur.pending[0])
+		if len(payload)+len("]}") > limit {
+			size := len(payload) + len("]}") - mark + telemetry.BatchOverhead(p.device, d.epoch)
+			payload = payload[:mark]
+			if len(seqs) == 0 {
+				d.tooLarge(d.take(cur), size, limit)
 				continue
 			}
 			break
 		}
-		cur.pending = cur.pending[1:]
-		items = append(items, it)
-		size += sz
+		seqs = append(seqs, d.take(cur).Seq)
 	}
-	if len(items) == 0 {
+	if len(seqs) == 0 {
 		return nil, nil
 	}
-	seqs := make([]uint64, len(items))
-	for i, it := range items {
-		seqs[i] = it.Seq
-	}
-	return &message{payload: telemetry.AppendBatch(make([]byte, 0, size), p.device, d.epoch, items), seqs: seqs}, nil
+	return &message{payload: append(payload, "]}"...), seqs: seqs}, nil
 }
 
 // take pops the oldest pending reading, re-stamped.

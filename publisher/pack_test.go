@@ -93,9 +93,29 @@ func TestPackBatchesByCountAndBytes(t *testing.T) {
 		c.Batch.MaxBytes = 2 * datasize.KiB
 	}, nil)
 	seqs := appendReadings(t, buf, "air", 95)
+	recs, err := buf.Reader(0, 0).Next(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySeq := map[uint64]telemetry.Reading{}
+	for _, r := range recs {
+		rd, err := telemetry.UnmarshalRecord(r.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bySeq[r.Seq] = rd
+	}
 	msgs := drainAll(t, newDrainer(p))
 	var got []uint64
 	for _, m := range msgs {
+		// Built a reading at a time, byte for byte what AppendBatch makes.
+		var items []telemetry.Item
+		for _, s := range m.seqs {
+			items = append(items, telemetry.Item{Seq: s, Reading: bySeq[s]})
+		}
+		if want := telemetry.AppendBatch(nil, kit, buf.Epoch(), items); string(want) != string(m.payload) {
+			t.Fatalf("packed\n%s\nAppendBatch\n%s", m.payload, want)
+		}
 		if len(m.payload) > 2048 {
 			t.Errorf("%d-byte message over 2KiB", len(m.payload))
 		}

@@ -50,11 +50,19 @@ func AppendBatch(dst []byte, device, epoch string, items []Item) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, '{')
-		dst = appendItemFields(dst, it)
-		dst = append(dst, '}')
+		dst = AppendItem(dst, it)
 	}
 	return append(dst, "]}"...)
+}
+
+// AppendItem appends one reading as it stands inside a batch's readings
+// array: {"sensor":…,"seq":…,"ts":…,"values":{…}}. The publisher builds
+// batches with it one reading at a time, so packing under a byte limit
+// encodes each reading once.
+func AppendItem(dst []byte, it Item) []byte {
+	dst = append(dst, '{')
+	dst = appendItemFields(dst, it)
+	return append(dst, '}')
 }
 
 // BatchOverhead is the size of a batch message without its readings, and

@@ -1,0 +1,216 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/kitd-dev/kitd/buffer"
+	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/telemetry"
+)
+
+// Backlog drain: a backlog of benchBacklog readings delivered to a local
+// Mosquitto over mutual TLS with max_publish_rate 0, beside a bare paho
+// client publishing the same messages with the same in-flight window. The
+// figure is readings/s; b.N only repeats the whole drain. Run with
+// -benchtime=1x: one drain of a million readings is the measurement.
+//
+//	go test -run '^$' -bench 'Drain|BarePaho' -benchtime=1x ./publisher/
+
+func benchBacklog() int {
+	if testing.Short() {
+		return 100_000
+	}
+	return 1_000_000
+}
+
+var benchBatches = []int{1, 100}
+
+func BenchmarkDrain(b *testing.B) {
+	br := startBroker(b)
+	n := benchBacklog()
+	for _, batch := range benchBatches {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			var elapsed time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				elapsed += drainOnce(b, br, n, batch)
+			}
+			b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "readings/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// drainOnce builds a backlog in a fresh buffer and times its delivery,
+// connect included, until every reading is acknowledged.
+func drainOnce(b *testing.B, br *mosquittotest.Broker, n, batch int) time.Duration {
+	dir, err := os.MkdirTemp("", "kitd-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bcfg := buffer.DefaultConfig()
+	bcfg.Dir = dir
+	bcfg.Sync = buffer.SyncNever
+	bcfg.MinFreeBytes = 0
+	bcfg.MaxBytes = 1 << 30
+	buf, err := buffer.Open(bcfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer buf.Close()
+	appendReadings(b, buf, "bench", n)
+
+	cfg := brokerConfig(br)
+	cfg.Batch.MaxReadings = batch
+	log, _ := newLog(b)
+	p, err := newPublisher(cfg, kit, buf, newTestClock(true), log, testOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	b.StartTimer()
+	start := time.Now()
+	go func() { done <- p.Run(ctx) }()
+	for p.Stats().Delivered < int64(n) {
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	if st := p.Stats(); st.Delivered != int64(n) || st.Reconnects != 0 {
+		b.Fatalf("stats %+v", st)
+	}
+	return elapsed
+}
+
+func BenchmarkBarePaho(b *testing.B) {
+	br := startBroker(b)
+	n := benchBacklog()
+	cfg := brokerConfig(br)
+	for _, batch := range benchBatches {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			msgs := encodeBacklog(n, batch)
+			var elapsed time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				elapsed += bareOnce(b, br, msgs, cfg.MaxInflight)
+			}
+			b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "readings/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// encodeBacklog makes the messages the publisher would send for the
+// benchmark's backlog (the same readings, seqs, device and epoch length).
+func encodeBacklog(n, batch int) [][]byte {
+	const epoch = "0123456789abcdef"
+	var msgs [][]byte
+	items := make([]telemetry.Item, 0, batch)
+	for i := 0; i < n; i++ {
+		it := telemetry.Item{Seq: uint64(i + 1), Reading: reading("bench", i%1000)}
+		if batch == 1 {
+			msgs = append(msgs, telemetry.AppendMessage(nil, kit, epoch, it))
+			continue
+		}
+		items = append(items, it)
+		if len(items) == batch || i == n-1 {
+			msgs = append(msgs, telemetry.AppendBatch(nil, kit, epoch, items))
+			items = items[:0]
+		}
+	}
+	return msgs
+}
+
+// bareOnce publishes msgs with a plain paho client keeping at most window
+// messages unacknowledged, connect included in the time.
+func bareOnce(b *testing.B, br *mosquittotest.Broker, msgs [][]byte, window int) time.Duration {
+	tlsCfg, err := br.CA.ClientTLS(br.Certs[kit])
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := mqtt.NewClientOptions().AddBroker(br.URL).SetClientID(kit).SetTLSConfig(tlsCfg).
+		SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(false).SetProtocolVersion(4)
+	b.StartTimer()
+	start := time.Now()
+	cl := mqtt.NewClient(o)
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("connect: %v", tok.Error())
+	}
+	slots := make(chan struct{}, window)
+	toks := make(chan mqtt.Token, window)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for tok := range toks {
+			<-tok.Done()
+			if tok.Error() != nil {
+				b.Error(tok.Error())
+			}
+			<-slots
+		}
+	}()
+	topic := "kits/" + kit + "/telemetry"
+	for _, m := range msgs {
+		slots <- struct{}{}
+		toks <- cl.Publish(topic, 1, false, m)
+	}
+	close(toks)
+	<-done
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cl.Disconnect(100)
+	return elapsed
+}
+
+// BenchmarkPack is the agent's own ceiling: reading the backlog from the
+// buffer, decoding, re-stamping and encoding messages, with no network.
+// The drain cannot beat it; the bare client does not pay it.
+func BenchmarkPack(b *testing.B) {
+	n := benchBacklog()
+	for _, batch := range benchBatches {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			buf := openBuffer(b)
+			appendReadings(b, buf, "bench", n)
+			cfg := DefaultConfig()
+			cfg.Broker = "tcp://127.0.0.1:1"
+			cfg.Batch.MaxReadings = batch
+			p, err := newPublisher(cfg, kit, buf, newTestClock(true), nil, testOptions())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				d := &drainer{p: p, live: &cursor{done: true}, backlog: &cursor{r: buf.Reader(0, 0)}, epoch: buf.Epoch()}
+				got := 0
+				for {
+					m, err := d.next()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if m == nil {
+						break
+					}
+					got += len(m.seqs)
+				}
+				if got != n {
+					b.Fatalf("packed %d of %d", got, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "readings/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
