@@ -159,11 +159,11 @@ func TestGroupReadableKeyIsFine(t *testing.T) {
 
 func TestEmptyAndNonYAMLFiles(t *testing.T) {
 	for name, body := range map[string]string{
-		"empty":     "",
-		"blank":     "  \n\n",
-		"not yaml":  "device: [unclosed\n  id: x",
-		"a list":    "- a\n- b\n",
-		"a scalar":  "hello",
+		"empty":    "",
+		"blank":    "  \n\n",
+		"not yaml": "device: [unclosed\n  id: x",
+		"a list":   "- a\n- b\n",
+		"a scalar": "hello",
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "config.yaml")

@@ -354,7 +354,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-
 // levelFloor drops records below its level.
 type levelFloor struct {
 	slog.Handler
