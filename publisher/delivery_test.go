@@ -102,9 +102,6 @@ func TestBatchesByCountAndBytes(t *testing.T) {
 	obs.mu.Unlock()
 
 	// Now by bytes: a 1KiB limit holds only a few readings whatever the count.
-	if err := r.p.SetBatchMaxReadings(1000); err != nil {
-		t.Fatal(err)
-	}
 	r.stop(t)
 	cfg.Batch.MaxBytes = 1 * datasize.KiB
 	cfg.Batch.MaxReadings = 1000
@@ -112,7 +109,7 @@ func TestBatchesByCountAndBytes(t *testing.T) {
 	before := len(obs.messages)
 	obs.mu.Unlock()
 	seqs2 := appendReadings(t, buf, "soil", 100)
-	r = startPublisher(t, cfg, buf, testOptions())
+	startPublisher(t, cfg, buf, testOptions())
 	obs.waitAll(t, seqs2, 20*time.Second)
 	obs.check(t, seqs2)
 	obs.mu.Lock()

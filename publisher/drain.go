@@ -88,7 +88,7 @@ type drainer struct {
 	backlog *cursor
 	window  []*flight // oldest first
 	pumpC   chan *flight
-	ready   *message  // packed, waiting for the rate limiter
+	ready   *message // packed, waiting for the rate limiter
 	ackBuf  []uint64
 	epoch   string
 

@@ -378,12 +378,6 @@ func (c *collector) statuses() []string {
 	return append([]string(nil), c.status...)
 }
 
-func (c *collector) seen(seq uint64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.count[seq] > 0
-}
-
 // waitFor polls cond (under the collector's lock) until it holds.
 func (c *collector) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

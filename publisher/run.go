@@ -51,7 +51,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			p.reconnects.Add(1)
 		}
 		first = false
-		lost, deadline := p.serve(ctx, c)
+		deadline, lost := p.serve(ctx, c)
 		if lost == nil {
 			stopDeadline = deadline
 			return nil
@@ -84,9 +84,8 @@ func (p *Publisher) Run(ctx context.Context) error {
 }
 
 // serve runs one connection. It returns why the connection was lost, or
-// nil when ctx ended and the connection was closed cleanly, with the
-// deadline of the shutdown budget.
-func (p *Publisher) serve(ctx context.Context, c *conn) (lost error, deadline time.Time) {
+// nil when ctx ended (then with the deadline of the shutdown budget).
+func (p *Publisher) serve(ctx context.Context, c *conn) (deadline time.Time, lost error) {
 	sctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -110,7 +109,7 @@ func (p *Publisher) serve(ctx context.Context, c *conn) (lost error, deadline ti
 		err = errStopping
 	}
 	if errors.Is(err, errStopping) && !c.isLost() {
-		return nil, p.goodbye(c)
+		return p.goodbye(c), nil
 	}
 	if err == nil || !c.isLost() {
 		// Not a connection failure (e.g. the buffer failed to read): end
@@ -121,9 +120,9 @@ func (p *Publisher) serve(ctx context.Context, c *conn) (lost error, deadline ti
 		c.kill(err)
 	}
 	if ctx.Err() != nil {
-		return nil, time.Now().Add(p.cfg.ShutdownTimeout)
+		return time.Now().Add(p.cfg.ShutdownTimeout), nil
 	}
-	return c.err(), time.Time{}
+	return time.Time{}, c.err()
 }
 
 // goodbye publishes connected:false and disconnects, within what is left of

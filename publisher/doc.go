@@ -1,0 +1,112 @@
+// Package publisher delivers the buffer's readings to an MQTT broker (AWS
+// IoT Core, Mosquitto, the demo's in-process broker) over mutual TLS, at
+// least once, and says whether the kit is online.
+//
+// New checks the mqtt config section and the TLS files; Run owns the
+// connection until its context ends; OnConnect hooks (the shadow) get a
+// Session for each connection; Stats and Progress report on it.
+//
+// # Connection lifecycle
+//
+// Run makes one connection at a time, each with a fresh paho client:
+// AutoReconnect off, CleanSession on, client id = device id, MQTT 3.1.1
+// stated explicitly (otherwise paho retries a refused connect as 3.1,
+// doubling what a refusing broker sees), OrderMatters off. The network
+// connection is dialled by the package itself: TLS 1.2 or later, the
+// broker verified against ca_file with the URL's host as ServerName (SNI),
+// the client certificate and key, and ALPN "x-amzn-mqtt-ca" when alpn is
+// set (AWS IoT on port 443). The files are read again at every connect, so
+// a renewed certificate is used without a restart, and a certificate that
+// expires within 30 days is warned about (Stats.CertExpires has the date).
+// tcp:// works without TLS for local tests and is logged as insecure.
+//
+// After CONNACK the publisher publishes the online status, starts the
+// OnConnect hooks in their own goroutines (never inside paho's OnConnect
+// callback, where a blocking call deadlocks the client: paho #208, #473),
+// and delivers the buffer. The connection ends when paho reports it lost,
+// when a PUBACK is overdue by ack_timeout, or when Run's context ends.
+//
+// # Backoff
+//
+// Failed connects and lost connections are followed by a wait drawn
+// uniformly between 1 s and a ceiling that doubles per failure up to
+// 2 min. The floor means no tight loop whatever the draw; the spread keeps
+// a fleet that lost the broker together from returning together. The
+// ceiling is reset only after a connection has stayed up 30 s, so a broker
+// that accepts and then drops the kit (a duplicate client id, a policy
+// violation) is not hammered. A connection closed within 10 s of connecting
+// after the kit published is logged once per streak as the likely policy
+// problem it is on AWS IoT ("the broker closed the connection right after
+// a publish to TOPIC: on AWS IoT this usually means the policy does not
+// allow iot:Publish on it"). A refused client certificate, a broker
+// certificate that does not verify and a refused CONNECT are each named
+// (ErrCertRejected, ErrNotAuthorized). Identical log lines, numbers aside,
+// are folded to one per 15 minutes with repeated=N (NewDedupHandler): a
+// broker down for a day costs a few dozen lines, not thousands.
+//
+// # Delivery, live first
+//
+// At each connect the publisher notes live := buffer.NextSeq() and keeps
+// two readers: live (seq >= live, no end) and backlog (seq < live). Every
+// free slot of the in-flight window goes to the live reader while it has
+// anything (the buffer's Notify says when to look), and to the backlog
+// otherwise. After an outage a fresh reading therefore waits behind at
+// most one window plus one packed message, never behind a day of backlog;
+// consumers order by seq, not by arrival. With batch.max_readings 1 each
+// reading is one message in DESIGN.md's single form, otherwise readings are
+// packed in the batch form up to max_readings and under max_bytes (each
+// encoded once, straight into the message); a batch takes what is
+// available and never waits to fill up. Unsynced readings from this boot
+// are re-stamped at send time once the clock has synced.
+//
+// # Acknowledgement rules
+//
+//   - QoS 1 everywhere: AWS IoT has no QoS 2, and a QoS 2 Will makes it
+//     drop the connection.
+//   - A record is acknowledged to the buffer only after the broker's PUBACK
+//     for the message carrying it (all seqs of a batch at once). The buffer
+//     is the only record of what is delivered; paho keeps nothing but the
+//     in-flight window and forgets it with the connection. A resumed paho
+//     session can report a publish complete that never arrived (paho #563,
+//     #458 with AWS IoT): hence clean sessions, a fresh client each time,
+//     and the buffer resending whatever was not acknowledged.
+//   - At most max_inflight messages await a PUBACK. One that waits longer
+//     than ack_timeout ends the connection without a DISCONNECT (the broker
+//     publishes the Will): paho resends unacknowledged QoS 1 only on
+//     reconnect (paho #236), so a stuck window must force one.
+//   - No unbounded waits on paho: never token.Wait (it can hang forever,
+//     paho #613), always a select on Done with a timer or a context; and
+//     paho's Publish, which can block for its write timeout when the
+//     connection dies under it, is called from a pump goroutine, never from
+//     the loop that watches for lost connections, overdue acks and shutdown.
+//   - A record that does not decode, or a reading larger than max_bytes, is
+//     logged, acknowledged and counted (Stats.Discarded): bad bytes are
+//     data, never a crash loop.
+//   - max_publish_rate is a token bucket over messages (telemetry, status
+//     and Session publishes together) with a burst of a tenth of a second,
+//     so no one-second window exceeds the rate by more than 10% (AWS IoT
+//     allows 100 publishes/s per connection).
+//
+// # Status and Last Will
+//
+// The Will, set on every CONNECT, is {"state":{"reported":{"connected":false}}}
+// on status_topic, QoS 1, retained (status_retain). On connect the
+// publisher sends {"state":{"reported":{"connected":true}},"ts":"…"},
+// retained, QoS 1. On a clean shutdown (Run's context ends) it flushes
+// what the buffer holds for most of shutdown_timeout, publishes the
+// connected:false payload itself (a DISCONNECT makes the broker discard the
+// Will), disconnects, waits for the OnConnect hooks, and returns nil, all
+// within shutdown_timeout. The payloads are shaped like shadow updates so
+// an AWS IoT rule can republish them to the shadow (AWS ignores a Will on
+// $aws/ topics, so status_topic may not be one).
+//
+// # Sessions
+//
+// Session.Publish and Session.Subscribe are QoS 1 and wait for the broker
+// within the caller's context and ack_timeout. Subscription handlers run
+// one at a time on a goroutine of the session, so they may block or
+// publish; with OrderMatters off paho hands each message over on its own
+// goroutine, so handlers must not rely on arrival order (the shadow's
+// versions give order). Subscriptions end with their connection: clean
+// sessions, so subscribe again in the OnConnect hook.
+package publisher
