@@ -34,38 +34,26 @@ func TestWatchdogInterval(t *testing.T) {
 	}
 }
 
-// loop stands for one of the agent's loops: it goes round every few
-// milliseconds, recording its progress, until the test wedges it.
+// loop stands for one of the agent's loops. Until the test wedges it, its
+// progress is always fresh, so no scheduling delay (qemu, -race, a busy
+// CI machine) can fail its check; once wedged, its progress stops, stored
+// as the agent stores it on 32-bit ARM (unix nanos in an atomic.Int64).
 type loop struct {
 	wedged atomic.Bool
-	last   atomic.Int64 // unix nanos: how the agent stores progress on 32-bit ARM
-	stop   chan struct{}
-	done   chan struct{}
+	frozen atomic.Int64
 }
 
-func startLoop(t *testing.T) *loop {
-	l := &loop{stop: make(chan struct{}), done: make(chan struct{})}
-	l.last.Store(time.Now().UnixNano())
-	go func() {
-		defer close(l.done)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-l.stop:
-				return
-			case now := <-tick.C:
-				if !l.wedged.Load() {
-					l.last.Store(now.UnixNano())
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() { close(l.stop); <-l.done })
-	return l
+func (l *loop) wedge(on bool) {
+	l.frozen.Store(time.Now().UnixNano())
+	l.wedged.Store(on)
 }
 
-func (l *loop) progress() time.Time { return time.Unix(0, l.last.Load()) }
+func (l *loop) progress() time.Time {
+	if l.wedged.Load() {
+		return time.Unix(0, l.frozen.Load())
+	}
+	return time.Now()
+}
 
 // logRecorder is an slog.Handler that keeps messages for assertions.
 type logRecorder struct {
@@ -116,7 +104,7 @@ func (r *logRecorder) waitLog(t *testing.T, substr string) string {
 func TestRunWatchdogStopsPingsWhileALoopIsWedged(t *testing.T) {
 	const interval = 100 * time.Millisecond // pings every 50ms
 	s := listenNotify(t)
-	scheduler, publisher := startLoop(t), startLoop(t)
+	var scheduler, publisher loop
 	rec := newLogRecorder()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -135,7 +123,7 @@ func TestRunWatchdogStopsPingsWhileALoopIsWedged(t *testing.T) {
 		}
 	}
 
-	publisher.wedged.Store(true)
+	publisher.wedge(true)
 	failed := rec.waitLog(t, "check failed")
 	if !strings.Contains(failed, "publisher: no progress") {
 		t.Fatalf("failure log %q does not name the publisher", failed)
@@ -144,7 +132,7 @@ func TestRunWatchdogStopsPingsWhileALoopIsWedged(t *testing.T) {
 	s.drain()
 	s.quiet("WATCHDOG=1", 5*interval)
 
-	publisher.wedged.Store(false)
+	publisher.wedge(false)
 	rec.waitLog(t, "pings resume")
 	if got := s.next(wait); got != "WATCHDOG=1" {
 		t.Fatalf("after recovery got %q, want WATCHDOG=1", got)
