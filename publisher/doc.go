@@ -41,7 +41,7 @@
 // allow iot:Publish on it"). A refused client certificate, a broker
 // certificate that does not verify and a refused CONNECT are each named
 // (ErrCertRejected, ErrNotAuthorized). Identical log lines, numbers aside,
-// are folded to one per 15 minutes with repeated=N (NewDedupHandler): a
+// are folded to one per 15 minutes with repeated=N (package logdedup): a
 // broker down for a day costs a few dozen lines, not thousands.
 //
 // # Delivery, live first

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/buffer"
+	"github.com/kitd-dev/kitd/logdedup"
 )
 
 // Clock is what the publisher needs of the system clock: clock.System
@@ -74,7 +75,7 @@ func defaultOptions() options {
 		stableAfter: 30 * time.Second,
 		youngLoss:   10 * time.Second,
 		tick:        time.Second,
-		logEvery:    15 * time.Minute,
+		logEvery:    logdedup.Every,
 		certWarn:    30 * 24 * time.Hour,
 		readChunk:   256,
 		limiterNow:  func() time.Duration { return time.Since(start) },
@@ -163,7 +164,7 @@ func newPublisher(cfg Config, device string, buf *buffer.Buffer, clk Clock, log 
 		statusTopic:    strings.ReplaceAll(cfg.StatusTopic, "{device}", device),
 		buf:            buf,
 		clk:            clk,
-		log:            slog.New(newDedupHandler(log.Handler(), opt.logEvery, time.Now)).With("component", "publisher"),
+		log:            slog.New(logdedup.New(log.Handler(), opt.logEvery)).With("component", "publisher"),
 		lim:            newLimiter(cfg.MaxPublishRate, opt.limiterNow),
 	}
 	// AWS counts the topic against the 128KB limit of the whole message.

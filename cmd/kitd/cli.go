@@ -19,6 +19,7 @@ import (
 	"github.com/kitd-dev/kitd/clock"
 	"github.com/kitd-dev/kitd/config"
 	"github.com/kitd-dev/kitd/demo"
+	"github.com/kitd-dev/kitd/logdedup"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/sensors/hw"
 	"github.com/kitd-dev/kitd/sensors/sim"
@@ -129,7 +130,8 @@ func configFlag(c *cobra.Command, p *string) {
 }
 
 // logger writes to stderr: text for a terminal, key=value without a time
-// for the journal (journald stamps every line itself).
+// for the journal (journald stamps every line itself), with repeated lines
+// folded.
 func (e *env) logger() (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(e.logLevel)); err != nil {
@@ -144,7 +146,7 @@ func (e *env) logger() (*slog.Logger, error) {
 			return a
 		}
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	return slog.New(logdedup.New(slog.NewTextHandler(e.stderr, opts), logdedup.Every)), nil
 }
 
 // registry is every driver kitd knows: simulated and hardware.

@@ -1,4 +1,8 @@
-package publisher
+// Package logdedup folds repeated log lines: a broker down for a day, a
+// sensor unplugged for a week must not fill an SD card or the journal with
+// the same line every few seconds. The first line goes out; repeats within
+// the interval are held back and summed up as repeated=N.
+package logdedup
 
 import (
 	"context"
@@ -8,12 +12,16 @@ import (
 	"time"
 )
 
-// maxDedupKeys bounds the memory of NewDedupHandler: past it, expired
+// Every is the interval kitd folds repeats over: a line repeated all day
+// costs about a hundred journal lines, not tens of thousands.
+const Every = 15 * time.Minute
+
+// maxDedupKeys bounds the memory of New: past it, expired
 // entries are forgotten, and if none is expired new lines pass unfiltered
 // (better a noisy journal than an unbounded map in a small daemon).
 const maxDedupKeys = 512
 
-// NewDedupHandler wraps h so that a line identical to one written less than
+// New wraps h so that a line identical to one written less than
 // every ago (same level, message and attributes, time aside, and numbers
 // aside: "read tcp 10.0.0.2:39546->…: connection reset" differs from the
 // previous loss only by its local port) is held back.
@@ -22,11 +30,11 @@ const maxDedupKeys = 512
 // broker down for a day costs one line per interval, not one per retry. A
 // run of repeats that simply stops is not summarised; the line that ends it
 // (e.g. "connected") says so. Safe for concurrent use, like any Handler.
-func NewDedupHandler(h slog.Handler, every time.Duration) slog.Handler {
-	return newDedupHandler(h, every, time.Now)
+func New(h slog.Handler, every time.Duration) slog.Handler {
+	return newHandler(h, every, time.Now)
 }
 
-func newDedupHandler(h slog.Handler, every time.Duration, now func() time.Time) *dedupHandler {
+func newHandler(h slog.Handler, every time.Duration, now func() time.Time) *dedupHandler {
 	return &dedupHandler{next: h, st: &dedupState{every: every, now: now, seen: map[string]*dedupEntry{}}}
 }
 

@@ -1,4 +1,4 @@
-package publisher
+package logdedup
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ func (f *fakeWall) add(d time.Duration) {
 func TestDedupFoldsRepeats(t *testing.T) {
 	var out bytes.Buffer
 	clk := &fakeWall{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	h := newDedupHandler(slog.NewTextHandler(&out, &slog.HandlerOptions{
+	h := newHandler(slog.NewTextHandler(&out, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
 				return slog.Attr{}
@@ -73,7 +73,7 @@ func TestDedupFoldsRepeats(t *testing.T) {
 func TestDedupTellsLinesApart(t *testing.T) {
 	var out bytes.Buffer
 	clk := &fakeWall{t: time.Unix(0, 0)}
-	log := slog.New(newDedupHandler(slog.NewTextHandler(&out, nil), time.Hour, clk.now))
+	log := slog.New(newHandler(slog.NewTextHandler(&out, nil), time.Hour, clk.now))
 	log.Warn("x", "err", "a")
 	log.Warn("x", "err", "b")
 	log.Error("x", "err", "a")
@@ -88,7 +88,7 @@ func TestDedupTellsLinesApart(t *testing.T) {
 func TestDedupBoundedMemory(t *testing.T) {
 	var out bytes.Buffer
 	clk := &fakeWall{t: time.Unix(0, 0)}
-	h := newDedupHandler(slog.NewTextHandler(&out, nil), time.Hour, clk.now)
+	h := newHandler(slog.NewTextHandler(&out, nil), time.Hour, clk.now)
 	log := slog.New(h)
 	for i := 0; i < 3*maxDedupKeys; i++ {
 		log.Info("distinct", "name", letters(i))
@@ -116,7 +116,7 @@ func letters(i int) string {
 func TestDedupFoldsNumbers(t *testing.T) {
 	var out bytes.Buffer
 	clk := &fakeWall{t: time.Unix(0, 0)}
-	log := slog.New(newDedupHandler(slog.NewTextHandler(&out, nil), time.Hour, clk.now))
+	log := slog.New(newHandler(slog.NewTextHandler(&out, nil), time.Hour, clk.now))
 	log.Warn("connection lost", "err", "read tcp 127.0.0.1:39546->127.0.0.1:8883: connection reset by peer")
 	log.Warn("connection lost", "err", "read tcp 127.0.0.1:39612->127.0.0.1:8883: connection reset by peer")
 	log.Warn("connection lost", "err", "EOF")
@@ -133,7 +133,7 @@ func TestDedupConcurrent(t *testing.T) {
 		defer mu.Unlock()
 		return out.Write(p)
 	})
-	log := slog.New(NewDedupHandler(slog.NewTextHandler(w, nil), time.Hour))
+	log := slog.New(New(slog.NewTextHandler(w, nil), time.Hour))
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
