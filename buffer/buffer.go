@@ -488,11 +488,7 @@ func (b *Buffer) commit(batch []*appendReq, size int) error {
 	seg := b.tailSeg
 	buf := b.enc[:0]
 	seq := first
-	type pos struct {
-		seq uint64
-		off int64
-	}
-	var marks []pos
+	var marks []indexEntry
 	lastMark := int64(segHeaderSize)
 	if k := len(seg.index); k > 0 {
 		lastMark = seg.index[k-1].off
@@ -502,7 +498,7 @@ func (b *Buffer) commit(batch []*appendReq, size int) error {
 		for _, p := range r.payloads {
 			off := seg.size + int64(len(buf))
 			if off-lastMark >= indexEvery {
-				marks = append(marks, pos{seq, off})
+				marks = append(marks, indexEntry{seq, off})
 				lastMark = off
 			}
 			buf = appendFrame(buf, seq, p)
@@ -524,9 +520,7 @@ func (b *Buffer) commit(batch []*appendReq, size int) error {
 		return err
 	}
 	b.mu.Lock()
-	for _, m := range marks {
-		seg.index = append(seg.index, indexEntry{m.seq, m.off})
-	}
+	seg.index = append(seg.index, marks...)
 	seg.size += int64(len(buf))
 	seg.fileSize = seg.size
 	seg.last = seq - 1

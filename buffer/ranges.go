@@ -17,11 +17,6 @@ func (s *rangeSet) search(x uint64) int {
 	return sort.Search(len(s.r), func(i int) bool { return s.r[i].hi >= x })
 }
 
-func (s *rangeSet) contains(x uint64) bool {
-	i := s.search(x)
-	return i < len(s.r) && s.r[i].lo <= x
-}
-
 // containsRange reports whether every seq in [lo, hi] is in the set; an
 // empty range (hi < lo) is contained.
 func (s *rangeSet) containsRange(lo, hi uint64) bool {
@@ -121,8 +116,4 @@ func (s *rangeSet) addSeqs(seqs []uint64) uint64 {
 		run = seqRange{x, x}
 	}
 	return n + s.add(run.lo, run.hi)
-}
-
-func (s *rangeSet) clone() rangeSet {
-	return rangeSet{r: append([]seqRange(nil), s.r...)}
 }

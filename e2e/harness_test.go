@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -401,17 +400,6 @@ func (o *observer) missing(lo, hi uint64) []uint64 {
 			out = append(out, s)
 		}
 	}
-	return out
-}
-
-func (o *observer) sorted() []uint64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	out := make([]uint64, 0, len(o.seqs))
-	for s := range o.seqs {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
 

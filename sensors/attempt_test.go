@@ -222,7 +222,10 @@ func TestDeadbandDefaultsAndQuantitySetChange(t *testing.T) {
 	if d := newDeadband(Config{Deadband: 0.1}); d.maxSilence != DefaultMaxSilence {
 		t.Fatalf("max silence %v, want the default", d.maxSilence)
 	}
-	if d := newDeadband(Config{}); !d.keep(Values{"a": 1}, 0) || !d.keep(Values{"a": 1}, 0) {
+	d0 := newDeadband(Config{})
+	first := d0.keep(Values{"a": 1}, 0)
+	second := d0.keep(Values{"a": 1}, 0) // same value again
+	if !first || !second {
 		t.Fatal("no deadband must keep every reading")
 	}
 	d := newDeadband(Config{Deadband: 5})
