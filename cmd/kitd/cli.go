@@ -23,6 +23,7 @@ import (
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/sensors/hw"
 	"github.com/kitd-dev/kitd/sensors/sim"
+	"github.com/kitd-dev/kitd/sensors/w1"
 	"github.com/kitd-dev/kitd/systemd"
 	"github.com/kitd-dev/kitd/telemetry"
 )
@@ -167,26 +168,44 @@ func (e *env) loadConfig(path string, reg *sensors.Registry) (*config.Config, er
 	return cfg, nil
 }
 
+// kit is what `run` and `sensors read` share: a logger, the periph host
+// (the caller closes it), every driver, and the validated config.
+type kit struct {
+	log  *slog.Logger
+	host *hw.Host
+	reg  *sensors.Registry
+	cfg  *config.Config
+}
+
+func (e *env) openKit(file string) (*kit, error) {
+	log, err := e.logger()
+	if err != nil {
+		return nil, err
+	}
+	host := hw.NewHost(log)
+	reg, err := registry(host)
+	if err == nil {
+		var cfg *config.Config
+		if cfg, err = e.loadConfig(file, reg); err == nil {
+			return &kit{log: log, host: host, reg: reg, cfg: cfg}, nil
+		}
+	}
+	host.Close()
+	return nil, err
+}
+
 func (e *env) runCmd() *cobra.Command {
 	var file string
 	c := &cobra.Command{
 		Use:   "run",
 		Short: "run the agent (the systemd service runs this)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := e.logger()
+			k, err := e.openKit(file)
 			if err != nil {
 				return err
 			}
-			host := hw.NewHost(log)
-			defer host.Close()
-			reg, err := registry(host)
-			if err != nil {
-				return err
-			}
-			cfg, err := e.loadConfig(file, reg)
-			if err != nil {
-				return err
-			}
+			defer k.host.Close()
+			log, reg, cfg := k.log, k.reg, k.cfg
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			// SIGHUP becomes a value: a non-blocking send on a buffered
@@ -310,27 +329,18 @@ func (e *env) sensorsCmd() *cobra.Command {
 			return hw.WriteScan(e.stdout, res)
 		},
 	}
-	scan.Flags().StringVar(&w1Dir, "w1-dir", "/sys/bus/w1/devices", "kernel 1-Wire sysfs directory")
+	scan.Flags().StringVar(&w1Dir, "w1-dir", w1.DefaultDir, "kernel 1-Wire sysfs directory")
 	var file string
 	read := &cobra.Command{
 		Use:   "read",
 		Short: "read every configured sensor once and print a table",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := e.logger()
+			k, err := e.openKit(file)
 			if err != nil {
 				return err
 			}
-			host := hw.NewHost(log)
-			defer host.Close()
-			reg, err := registry(host)
-			if err != nil {
-				return err
-			}
-			cfg, err := e.loadConfig(file, reg)
-			if err != nil {
-				return err
-			}
-			rs := sensors.ReadOnce(cmd.Context(), reg, cfg.Sensors)
+			defer k.host.Close()
+			rs := sensors.ReadOnce(cmd.Context(), k.reg, k.cfg.Sensors)
 			if err := sensors.WriteTable(e.stdout, rs); err != nil {
 				return err
 			}
