@@ -53,9 +53,13 @@ type Reading struct {
 // sample. Readings from an earlier boot cannot be corrected (their monotonic
 // clock is gone) and stay unsynced.
 func (r *Reading) Restamp(now time.Time, nowMono time.Duration, boot uint64) {
-	if r.Clock != ClockUnsynced || r.Boot != boot || nowMono < r.Mono {
-		return
+	r.Time, r.Clock = restamp(r.Time, r.Clock, r.Boot, r.Mono, now, nowMono, boot)
+}
+
+// restamp is Restamp's rule for a reading's fields, shared with RecordView.
+func restamp(t time.Time, c ClockState, boot uint64, mono time.Duration, now time.Time, nowMono time.Duration, nowBoot uint64) (time.Time, ClockState) {
+	if c != ClockUnsynced || boot != nowBoot || nowMono < mono {
+		return t, c
 	}
-	r.Time = now.Add(-(nowMono - r.Mono))
-	r.Clock = ClockCorrected
+	return now.Add(-(nowMono - mono)), ClockCorrected
 }

@@ -24,27 +24,28 @@ type Item struct {
 // because draining a backlog encodes millions of these and must keep up
 // with the broker, not with reflection.
 func AppendMessage(dst []byte, device, epoch string, it Item) []byte {
+	dst = appendHead(dst, device, epoch)
+	dst = append(dst, ',')
+	dst = appendItemFields(dst, it)
+	return append(dst, '}')
+}
+
+// appendHead writes {"device":…[,"epoch":…], the start of both message forms.
+func appendHead(dst []byte, device, epoch string) []byte {
 	dst = append(dst, `{"device":`...)
 	dst = appendString(dst, device)
 	if epoch != "" {
 		dst = append(dst, `,"epoch":`...)
 		dst = appendString(dst, epoch)
 	}
-	dst = append(dst, ',')
-	dst = appendItemFields(dst, it)
-	return append(dst, '}')
+	return dst
 }
 
 // AppendBatch appends the batched wire message:
 //
 //	{"device":"kit-001","epoch":"…","readings":[{"sensor":…,"seq":…,"ts":…,"values":{…}},…]}
 func AppendBatch(dst []byte, device, epoch string, items []Item) []byte {
-	dst = append(dst, `{"device":`...)
-	dst = appendString(dst, device)
-	if epoch != "" {
-		dst = append(dst, `,"epoch":`...)
-		dst = appendString(dst, epoch)
-	}
+	dst = appendHead(dst, device, epoch)
 	dst = append(dst, `,"readings":[`...)
 	for i, it := range items {
 		if i > 0 {
@@ -78,19 +79,7 @@ func ItemSize(it Item) int {
 }
 
 func appendItemFields(dst []byte, it Item) []byte {
-	dst = append(dst, `"sensor":`...)
-	dst = appendString(dst, it.Sensor)
-	dst = append(dst, `,"seq":`...)
-	dst = strconv.AppendUint(dst, it.Seq, 10)
-	dst = append(dst, `,"ts":"`...)
-	dst = it.Time.UTC().AppendFormat(dst, TimeLayout)
-	dst = append(dst, '"')
-	if c := it.Clock.String(); c != "" {
-		dst = append(dst, `,"clock":"`...)
-		dst = append(dst, c...)
-		dst = append(dst, '"')
-	}
-	dst = append(dst, `,"values":{`...)
+	dst = appendFieldsHead(dst, it.Sensor, it.Seq, it.Time, it.Clock)
 	for i, name := range sortedNames(it.Values) {
 		if i > 0 {
 			dst = append(dst, ',')
@@ -102,6 +91,24 @@ func appendItemFields(dst []byte, it Item) []byte {
 	return append(dst, '}')
 }
 
+// appendFieldsHead writes a reading's fields up to the opening brace of
+// its values: "sensor":…,"seq":…,"ts":"…"[,"clock":"…"],"values":{
+func appendFieldsHead[S ~string | ~[]byte](dst []byte, sensor S, seq uint64, t time.Time, c ClockState) []byte {
+	dst = append(dst, `"sensor":`...)
+	dst = appendString(dst, sensor)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	dst = append(dst, `,"ts":"`...)
+	dst = appendTime(dst, t)
+	dst = append(dst, '"')
+	if c := c.String(); c != "" {
+		dst = append(dst, `,"clock":"`...)
+		dst = append(dst, c...)
+		dst = append(dst, '"')
+	}
+	return append(dst, `,"values":{`...)
+}
+
 // appendFloat writes the shortest form that reads back to the same float.
 // NaN and ±Inf are not JSON: the scheduler never lets them in, but a
 // message must stay parseable whatever a record holds, so they become null.
@@ -109,13 +116,78 @@ func appendFloat(dst []byte, v float64) []byte {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return append(dst, "null"...)
 	}
+	if b, ok := appendFewDecimals(dst, v); ok {
+		return b
+	}
 	return strconv.AppendFloat(dst, v, 'f', -1, 64)
+}
+
+// fewDecimals is the most decimals appendFewDecimals writes, and
+// fewDecimalsMax bounds |v|·10^fewDecimals (2^50).
+const (
+	fewDecimals    = 6
+	fewDecimalsPow = 1e6
+	fewDecimalsMax = 1 << 50
+)
+
+// appendFewDecimals writes v as strconv.AppendFloat(dst, v, 'f', -1, 64)
+// does when v has a decimal form with at most fewDecimals decimals that
+// reads back to v, as sensor values mostly do (drivers round to their
+// resolution); ok is false otherwise, and for zero. It costs a multiply, a
+// divide and integer digits rather than a shortest-digits search.
+//
+// Why the bytes are the same: let m = round(|v|·10^6) and suppose
+// m/10^6 == |v| in float64. m and 10^6 are exact and the division is
+// correctly rounded, so the decimal D = m·10^-6 reads back to v. Because
+// |v|·10^6 < 2^50, a float64's rounding interval around |v| is less than
+// a quarter of 10^-6 wide, so no other 6-decimal number reads back to v,
+// and any shorter decimal that does is D itself (with trailing zeros
+// dropped); conversely if any decimal with at most 6 decimals reads back
+// to v, the product is within a quarter of it and round finds it. Dropping
+// D's trailing zeros thus gives the fewest decimals, hence the fewest
+// significant digits, and the only decimal with that many: exactly the
+// shortest form strconv picks, printed in 'f' form.
+func appendFewDecimals(dst []byte, v float64) ([]byte, bool) {
+	a := math.Abs(v)
+	x := a * fewDecimalsPow
+	if v == 0 || !(x < fewDecimalsMax) {
+		return dst, false
+	}
+	mf := math.Round(x)
+	if mf/fewDecimalsPow != a {
+		return dst, false
+	}
+	m, k := uint64(mf), fewDecimals
+	for k > 0 && m%10 == 0 {
+		m /= 10
+		k--
+	}
+	var digits [24]byte
+	d := strconv.AppendUint(digits[:0], m, 10)
+	if v < 0 {
+		dst = append(dst, '-')
+	}
+	if len(d) <= k { // 0.000ddd
+		dst = append(dst, '0', '.')
+		for range k - len(d) {
+			dst = append(dst, '0')
+		}
+		return append(dst, d...), true
+	}
+	dst = append(dst, d[:len(d)-k]...)
+	if k > 0 {
+		dst = append(dst, '.')
+		dst = append(dst, d[len(d)-k:]...)
+	}
+	return dst, true
 }
 
 const hex = "0123456789abcdef"
 
 // appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
+// It takes bytes as well, so names can be written straight from a stored
+// record.
+func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -131,7 +203,8 @@ func appendString(dst []byte, s string) []byte {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		// At most UTFMax bytes: for []byte the conversion stays on the stack.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, `\ufffd`...)
 		} else {
