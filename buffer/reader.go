@@ -19,7 +19,14 @@ type Reader struct {
 	seg   *segment
 	off   int64  // offset in seg of the frame to scan next
 	min   uint64 // lowest seq the frame at off may carry
-	arena []byte // Record.Data is carved from here
+	arena []byte // Record.Data is carved from here by Next
+
+	// The scan window is kept between calls: a call usually returns a
+	// fraction of it, and the next one goes on in the same bytes, which
+	// are immutable once published (appends only write past seg.size).
+	win    []byte
+	winOff int64
+	winSeg *segment
 }
 
 // Reader returns a Reader of the unacknowledged records with
@@ -51,23 +58,43 @@ type readView struct {
 // least one record if any is available; a limit <= 0 means no limit. Acked,
 // dropped and corrupt records are never returned.
 func (r *Reader) Next(maxRecords int, maxBytes int) ([]Record, error) {
-	var out []Record
+	out, _, err := r.read(nil, nil, maxRecords, maxBytes)
+	return out, err
+}
+
+// NextInto is Next with the memory in the caller's hands: it appends the
+// records to recs and copies their Data into data's spare capacity
+// (growing it if needed), and returns both. A caller that is done with
+// every record of the previous call passes recs[:0] and data[:0] back in,
+// and draining a backlog then allocates nothing per call.
+func (r *Reader) NextInto(recs []Record, data []byte, maxRecords, maxBytes int) ([]Record, []byte, error) {
+	if data == nil {
+		data = []byte{} // carve into data, not into the arena
+	}
+	return r.read(recs, data, maxRecords, maxBytes)
+}
+
+// read appends records to out, carving their Data from data or, when data
+// is nil, from the reader's own arena.
+func (r *Reader) read(out []Record, data []byte, maxRecords, maxBytes int) ([]Record, []byte, error) {
 	size := 0
+	base := len(out)
 	full := func(n int) bool {
-		if maxRecords > 0 && len(out) >= maxRecords {
+		got := len(out) - base
+		if maxRecords > 0 && got >= maxRecords {
 			return true
 		}
-		return maxBytes > 0 && len(out) > 0 && size+n > maxBytes
+		return maxBytes > 0 && got > 0 && size+n > maxBytes
 	}
 	for {
 		v, err := r.position()
 		if err != nil || v == nil {
-			return out, err
+			return out, data, err
 		}
-		again := r.scan(v, &out, &size, full)
+		again := r.scan(v, &out, &data, &size, full)
 		r.b.release(v.seg)
 		if !again {
-			return out, nil
+			return out, data, nil
 		}
 	}
 }
@@ -132,8 +159,12 @@ func (b *Buffer) release(s *segment) {
 
 // scan reads frames of one segment into out. It reports whether Next should
 // position again (segment done, or a long acked run to seek over).
-func (r *Reader) scan(v *readView, out *[]Record, size *int, full func(int) bool) (again bool) {
-	sc := scanner{r: v.rf, off: r.off, end: v.end, min: r.min}
+func (r *Reader) scan(v *readView, out *[]Record, data *[]byte, size *int, full func(int) bool) (again bool) {
+	sc := scanner{r: v.rf, off: r.off, end: v.end, min: r.min, buf: r.win[:0]}
+	if r.winSeg == v.seg {
+		sc.buf, sc.bufOff = r.win, r.winOff
+	}
+	defer func() { r.win, r.winOff, r.winSeg = sc.buf, sc.bufOff, v.seg }()
 	ai := 0
 	for {
 		expect := sc.min
@@ -179,16 +210,21 @@ func (r *Reader) scan(v *readView, out *[]Record, size *int, full func(int) bool
 		if full(len(f.data)) {
 			return false // this frame stays next
 		}
-		*out = append(*out, Record{Seq: f.seq, Data: r.carve(f.data)})
+		*out = append(*out, Record{Seq: f.seq, Data: r.carve(data, f.data)})
 		*size += len(f.data)
 		r.off, r.min = sc.off, sc.min
 		r.next = f.seq + 1
 	}
 }
 
-// carve copies d into the reader's arena, so one Next allocates a few
-// slabs rather than one slice per record.
-func (r *Reader) carve(d []byte) []byte {
+// carve copies d into *data, or if data is nil into the reader's arena,
+// so one Next allocates a few slabs rather than one slice per record.
+func (r *Reader) carve(data *[]byte, d []byte) []byte {
+	if data != nil && *data != nil {
+		start := len(*data)
+		*data = append(*data, d...)
+		return (*data)[start:len(*data):len(*data)]
+	}
 	if len(r.arena)+len(d) > cap(r.arena) {
 		r.arena = make([]byte, 0, max(len(d), 32<<10))
 	}
