@@ -16,14 +16,27 @@ const readChunkBytes = 256 << 10
 
 // cursor is one buffer Reader and the readings read ahead of sending.
 type cursor struct {
-	r       *buffer.Reader
-	pending []telemetry.Item
+	r *buffer.Reader
+	// pending[head:] are read and not yet packed; the views alias the
+	// Reader's records. The slice is reused from the start once empty.
+	pending []pendingRecord
+	head    int
+	// recs and data are the memory Reader.NextInto fills, reused once
+	// every pending record has been packed (messages hold copies).
+	recs []buffer.Record
+	data []byte
 	// live cursors have no end: dirty says an Append may have added
 	// something since Next last came back empty. The backlog cursor ends
 	// (done) when its range is exhausted.
 	live  bool
 	dirty bool
 	done  bool
+}
+
+// pendingRecord is a record parsed in place, ready to be transcoded.
+type pendingRecord struct {
+	seq uint64
+	v   telemetry.RecordView
 }
 
 // message is a packed payload and the seqs it carries.
@@ -298,14 +311,16 @@ func (d *drainer) next() (*message, error) {
 // fill reads ahead when the cursor has nothing pending; false when there is
 // nothing to read now.
 func (d *drainer) fill(cur *cursor) (bool, error) {
-	for len(cur.pending) == 0 {
+	for cur.head == len(cur.pending) {
+		cur.pending, cur.head = cur.pending[:0], 0
 		if cur.done || (cur.live && !cur.dirty) {
 			return false, nil
 		}
-		recs, err := cur.r.Next(d.p.opt.readChunk, readChunkBytes)
+		recs, data, err := cur.r.NextInto(cur.recs[:0], cur.data[:0], d.p.opt.readChunk, readChunkBytes)
 		if err != nil {
 			return false, err
 		}
+		cur.recs, cur.data = recs, data
 		if len(recs) == 0 {
 			if cur.live {
 				cur.dirty = false
@@ -316,14 +331,14 @@ func (d *drainer) fill(cur *cursor) (bool, error) {
 		}
 		var bad []uint64
 		for _, r := range recs {
-			rd, err := telemetry.UnmarshalRecord(r.Data)
+			v, err := telemetry.ParseRecord(r.Data)
 			if err != nil {
 				// Bad bytes are data: drop the record, never crash-loop on it.
 				bad = append(bad, r.Seq)
 				d.p.log.Error("discarding a buffered record that does not decode", "err", err)
 				continue
 			}
-			cur.pending = append(cur.pending, telemetry.Item{Seq: r.Seq, Reading: rd})
+			cur.pending = append(cur.pending, pendingRecord{seq: r.Seq, v: v})
 		}
 		d.discard(bad)
 	}
@@ -353,13 +368,13 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 			if !ok || err != nil {
 				return nil, err
 			}
-			it := d.take(cur)
-			payload := telemetry.AppendMessage(make([]byte, 0, 160), p.device, d.epoch, it)
+			rec := d.take(cur)
+			payload := telemetry.AppendRecordMessage(make([]byte, 0, 160), p.device, d.epoch, rec.seq, &rec.v)
 			if len(payload) > limit {
-				d.tooLarge(it, len(payload), limit)
+				d.tooLarge(rec, len(payload), limit)
 				continue
 			}
-			return &message{payload: payload, seqs: []uint64{it.Seq}}, nil
+			return &message{payload: payload, seqs: []uint64{rec.seq}}, nil
 		}
 	}
 	// Each reading is encoded once, straight into the message, and taken
@@ -375,12 +390,13 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 		if !ok {
 			break
 		}
-		d.restamp(&cur.pending[0])
+		rec := &cur.pending[cur.head]
+		d.restamp(&rec.v)
 		mark := len(payload)
 		if len(seqs) > 0 {
 			payload = append(payload, ',')
 		}
-		payload = telemetry.AppendItem(payload, cur.pending[0])
+		payload = telemetry.AppendRecordItem(payload, rec.seq, &rec.v)
 		if len(payload)+len("]}") > limit {
 			size := len(payload) + len("]}") - mark + telemetry.BatchOverhead(p.device, d.epoch)
 			payload = payload[:mark]
@@ -390,7 +406,7 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 			}
 			break
 		}
-		seqs = append(seqs, d.take(cur).Seq)
+		seqs = append(seqs, d.take(cur).seq)
 	}
 	if len(seqs) == 0 {
 		return nil, nil
@@ -399,24 +415,23 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 }
 
 // take pops the oldest pending reading, re-stamped.
-func (d *drainer) take(cur *cursor) telemetry.Item {
-	it := cur.pending[0]
-	cur.pending[0] = telemetry.Item{}
-	cur.pending = cur.pending[1:]
-	d.restamp(&it)
-	return it
+func (d *drainer) take(cur *cursor) pendingRecord {
+	rec := cur.pending[cur.head]
+	cur.head++
+	d.restamp(&rec.v)
+	return rec
 }
 
-func (d *drainer) tooLarge(it telemetry.Item, size, limit int) {
-	d.p.log.Error("discarding a reading larger than batch.max_bytes", "sensor", it.Sensor, "bytes", size, "limit", limit)
-	d.discard([]uint64{it.Seq})
+func (d *drainer) tooLarge(rec pendingRecord, size, limit int) {
+	d.p.log.Error("discarding a reading larger than batch.max_bytes", "sensor", rec.v.Sensor(), "bytes", size, "limit", limit)
+	d.discard([]uint64{rec.seq})
 }
 
 // restamp corrects an unsynced reading from this boot once the clock has
 // synced. The clock is read only when such a reading comes by, and once
 // per message: a synced kit draining a backlog makes no clock syscalls.
-func (d *drainer) restamp(it *telemetry.Item) {
-	if it.Clock != telemetry.ClockUnsynced {
+func (d *drainer) restamp(v *telemetry.RecordView) {
+	if v.Clock != telemetry.ClockUnsynced {
 		return
 	}
 	if !d.clkTaken {
@@ -425,6 +440,6 @@ func (d *drainer) restamp(it *telemetry.Item) {
 		d.now, d.mono, d.boot = clk.Now(), clk.Mono(), clk.Boot()
 	}
 	if d.synced {
-		it.Restamp(d.now, d.mono, d.boot)
+		v.Restamp(d.now, d.mono, d.boot)
 	}
 }
