@@ -69,3 +69,4 @@ func BenchmarkAppendFloat(b *testing.B) {
 		})
 	}
 }
+
