@@ -14,29 +14,21 @@ import (
 // readings without holding megabytes of a backlog in memory.
 const readChunkBytes = 256 << 10
 
-// cursor is one buffer Reader and the readings read ahead of sending.
+// cursor is one buffer Reader and the records read ahead of sending.
 type cursor struct {
 	r *buffer.Reader
-	// pending[head:] are read and not yet packed; the views alias the
-	// Reader's records. The slice is reused from the start once empty.
-	pending []pendingRecord
-	head    int
-	// recs and data are the memory Reader.NextInto fills, reused once
-	// every pending record has been packed (messages hold copies).
+	// recs[head:] are read and not yet packed, their Data in data. Both
+	// are Reader.NextInto's memory, reused once every record has been
+	// packed (messages hold copies), so reading allocates nothing.
 	recs []buffer.Record
 	data []byte
+	head int
 	// live cursors have no end: dirty says an Append may have added
 	// something since Next last came back empty. The backlog cursor ends
 	// (done) when its range is exhausted.
 	live  bool
 	dirty bool
 	done  bool
-}
-
-// pendingRecord is a record parsed in place, ready to be transcoded.
-type pendingRecord struct {
-	seq uint64
-	v   telemetry.RecordView
 }
 
 // message is a packed payload and the seqs it carries.
@@ -311,8 +303,7 @@ func (d *drainer) next() (*message, error) {
 // fill reads ahead when the cursor has nothing pending; false when there is
 // nothing to read now.
 func (d *drainer) fill(cur *cursor) (bool, error) {
-	for cur.head == len(cur.pending) {
-		cur.pending, cur.head = cur.pending[:0], 0
+	for cur.head == len(cur.recs) {
 		if cur.done || (cur.live && !cur.dirty) {
 			return false, nil
 		}
@@ -320,7 +311,7 @@ func (d *drainer) fill(cur *cursor) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		cur.recs, cur.data = recs, data
+		cur.recs, cur.data, cur.head = recs, data, 0
 		if len(recs) == 0 {
 			if cur.live {
 				cur.dirty = false
@@ -329,20 +320,32 @@ func (d *drainer) fill(cur *cursor) (bool, error) {
 			}
 			return false, nil
 		}
-		var bad []uint64
-		for _, r := range recs {
-			v, err := telemetry.ParseRecord(r.Data)
-			if err != nil {
-				// Bad bytes are data: drop the record, never crash-loop on it.
-				bad = append(bad, r.Seq)
-				d.p.log.Error("discarding a buffered record that does not decode", "err", err)
-				continue
-			}
-			cur.pending = append(cur.pending, pendingRecord{seq: r.Seq, v: v})
-		}
-		d.discard(bad)
 	}
 	return true, nil
+}
+
+// peek parses the oldest pending record, re-stamped, without taking it
+// (cur.head++ takes it). A record is parsed where it lies, into a view on
+// the caller's stack: packing copies no reading and allocates nothing for
+// one. Records that do not parse are discarded on the way. ok is false
+// when nothing is available now.
+func (d *drainer) peek(cur *cursor) (seq uint64, v telemetry.RecordView, ok bool, err error) {
+	for {
+		if ok, err := d.fill(cur); !ok || err != nil {
+			return 0, v, false, err
+		}
+		r := cur.recs[cur.head]
+		v, err := telemetry.ParseRecord(r.Data)
+		if err != nil {
+			// Bad bytes are data: drop the record, never crash-loop on it.
+			cur.head++
+			d.p.log.Error("discarding a buffered record that does not decode", "err", err)
+			d.discard([]uint64{r.Seq})
+			continue
+		}
+		d.restamp(&v)
+		return r.Seq, v, true, nil
+	}
 }
 
 func (d *drainer) discard(seqs []uint64) {
@@ -364,17 +367,17 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 	limit := p.payloadLimit
 	if n == 1 {
 		for {
-			ok, err := d.fill(cur)
+			seq, v, ok, err := d.peek(cur)
 			if !ok || err != nil {
 				return nil, err
 			}
-			rec := d.take(cur)
-			payload := telemetry.AppendRecordMessage(make([]byte, 0, 160), p.device, d.epoch, rec.seq, &rec.v)
+			cur.head++
+			payload := telemetry.AppendRecordMessage(make([]byte, 0, 160), p.device, d.epoch, seq, &v)
 			if len(payload) > limit {
-				d.tooLarge(rec, len(payload), limit)
+				d.tooLarge(seq, &v, len(payload), limit)
 				continue
 			}
-			return &message{payload: payload, seqs: []uint64{rec.seq}}, nil
+			return &message{payload: payload, seqs: []uint64{seq}}, nil
 		}
 	}
 	// Each reading is encoded once, straight into the message, and taken
@@ -383,30 +386,33 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 	payload = payload[:len(payload)-len("]}")]
 	var seqs []uint64
 	for len(seqs) < n {
-		ok, err := d.fill(cur)
+		seq, v, ok, err := d.peek(cur)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			break
 		}
-		rec := &cur.pending[cur.head]
-		d.restamp(&rec.v)
 		mark := len(payload)
 		if len(seqs) > 0 {
 			payload = append(payload, ',')
 		}
-		payload = telemetry.AppendRecordItem(payload, rec.seq, &rec.v)
+		payload = telemetry.AppendRecordItem(payload, seq, &v)
 		if len(payload)+len("]}") > limit {
 			size := len(payload) + len("]}") - mark + telemetry.BatchOverhead(p.device, d.epoch)
 			payload = payload[:mark]
 			if len(seqs) == 0 {
-				d.tooLarge(d.take(cur), size, limit)
+				cur.head++
+				d.tooLarge(seq, &v, size, limit)
 				continue
 			}
-			break
+			break // the reading starts the next message
 		}
-		seqs = append(seqs, d.take(cur).seq)
+		cur.head++
+		if seqs == nil {
+			seqs = make([]uint64, 0, min(n, 1024))
+		}
+		seqs = append(seqs, seq)
 	}
 	if len(seqs) == 0 {
 		return nil, nil
@@ -414,17 +420,9 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 	return &message{payload: append(payload, "]}"...), seqs: seqs}, nil
 }
 
-// take pops the oldest pending reading, re-stamped.
-func (d *drainer) take(cur *cursor) pendingRecord {
-	rec := cur.pending[cur.head]
-	cur.head++
-	d.restamp(&rec.v)
-	return rec
-}
-
-func (d *drainer) tooLarge(rec pendingRecord, size, limit int) {
-	d.p.log.Error("discarding a reading larger than batch.max_bytes", "sensor", rec.v.Sensor(), "bytes", size, "limit", limit)
-	d.discard([]uint64{rec.seq})
+func (d *drainer) tooLarge(seq uint64, v *telemetry.RecordView, size, limit int) {
+	d.p.log.Error("discarding a reading larger than batch.max_bytes", "sensor", v.Sensor(), "bytes", size, "limit", limit)
+	d.discard([]uint64{seq})
 }
 
 // restamp corrects an unsynced reading from this boot once the clock has
