@@ -127,6 +127,17 @@ tls_version tlsv1.2
 	return b
 }
 
+// Pid is the running broker's process id, 0 while it is stopped;
+// benchmarks read its CPU time from /proc.
+func (b *Broker) Pid() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
+}
+
 // Addr is host:port.
 func (b *Broker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.Port) }
 
