@@ -30,8 +30,14 @@ func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
 	p := parseDesired(doc, s.names)
 	var out outcome
 	if full {
-		// An entry for a path the desired state no longer has is moot.
-		out.errsChanged = s.clearErrorsLocked(func(path string) bool { return !p.paths[path] })
+		// The whole desired state is here, so its errors are exactly the
+		// entries to keep: a path removed or given a valid value has none,
+		// even while another path keeps the document from being applied.
+		bad := make(map[string]bool, len(p.errs))
+		for path := range p.errs {
+			bad[truncate(path, maxErrorKey)] = true
+		}
+		out.errsChanged = s.clearErrorsLocked(func(path string) bool { return !bad[path] })
 	}
 	if len(p.errs) > 0 {
 		out.failed = true

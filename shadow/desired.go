@@ -75,8 +75,8 @@ type parsed struct {
 	sets     map[key]setting
 	removals []removal
 	errs     map[string]string // path → message
-	// paths are every path the document mentions, valid or not, so a
-	// full document can clear errors for paths it no longer has.
+	// paths are every path the document mentions, valid or not, so an
+	// applied document clears the errors of the paths it set.
 	paths map[string]bool
 }
 

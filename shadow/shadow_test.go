@@ -142,6 +142,26 @@ func TestInvalidDesiredRejectedAllOrNothing(t *testing.T) {
 		t.Fatalf("state file written for a rejected document: %v", err)
 	}
 
+	// Fix some paths only: the document is still rejected as a whole,
+	// but the entries of the fixed paths go (the errors describe the
+	// desired state as it is now, not as it was).
+	err = e.emu.UpdateDesired(kitID, "", map[string]any{
+		"sensors": map[string]any{
+			"b":     map[string]any{"interval": "5s", "enabled": false},
+			"ghost": nil,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "entries of fixed paths removed", func() bool {
+		errs, _ := e.doc("").State.Reported["errors"].(map[string]any)
+		return strings.Join(keys(errs), ",") == "bogus,mqtt.batch.max_readings"
+	})
+	if n := k.target.callCount(); n != before {
+		t.Fatalf("target called %d times for a document still rejected", n-before)
+	}
+
 	// Fix every path: valid values, unknown keys removed.
 	err = e.emu.UpdateDesired(kitID, "", map[string]any{
 		"sensors": map[string]any{
