@@ -27,9 +27,11 @@ const maxDedupKeys = 512
 // previous loss only by its local port) is held back.
 // The first identical line after every has passed is written with
 // repeated=N, the number of lines held back since the last one written: a
-// broker down for a day costs one line per interval, not one per retry. A
-// run of repeats that simply stops is not summarised; the line that ends it
-// (e.g. "connected") says so. Safe for concurrent use, like any Handler.
+// broker down for a day costs one line per interval, not one per retry.
+// Only warnings and errors are folded: info lines are state changes
+// ("connected", "sensor recovered"), each worth its line however often the
+// state flaps, and they say when a run of failures ended. Safe for
+// concurrent use, like any Handler.
 func New(h slog.Handler, every time.Duration) slog.Handler {
 	return newHandler(h, every, time.Now)
 }
@@ -64,6 +66,9 @@ func (h *dedupHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *dedupHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return h.next.Handle(ctx, r)
+	}
 	held, write := h.st.admit(h.key(r))
 	if !write {
 		return nil

@@ -153,3 +153,22 @@ func TestDedupConcurrent(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A reconnect is a state change: its info line is written every time,
+// even within the interval, so the log shows the outage ended.
+func TestInfoLinesAreNeverFolded(t *testing.T) {
+	var out bytes.Buffer
+	clk := &fakeWall{t: time.Unix(0, 0)}
+	log := slog.New(newHandler(slog.NewTextHandler(&out, nil), time.Hour, clk.now))
+	for i := 0; i < 3; i++ {
+		log.Info("connected", "broker", "tls://b:8883")
+		log.Warn("connect failed", "err", "refused")
+		clk.add(time.Minute)
+	}
+	if n := strings.Count(out.String(), "msg=connected"); n != 3 {
+		t.Fatalf("%d connected lines, want 3:\n%s", n, out.String())
+	}
+	if n := strings.Count(out.String(), "connect failed"); n != 1 {
+		t.Fatalf("%d connect failed lines within the interval, want 1:\n%s", n, out.String())
+	}
+}
