@@ -253,10 +253,7 @@ func (a *Agent) Reload() {
 	n := a.opts.Notifier
 	_ = n.Reloading()
 	defer func() { _ = n.Ready() }()
-	cfg, err := config.Load(a.opts.ConfigFile, a.opts.Environ)
-	if err == nil {
-		err = cfg.Validate(a.opts.Registry)
-	}
+	cfg, err := config.Check(a.opts.ConfigFile, a.opts.Environ, a.opts.Registry)
 	if err != nil {
 		a.log.Error("reload refused, keeping the running config", "file", a.opts.ConfigFile, "err", err)
 		return

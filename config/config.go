@@ -69,6 +69,40 @@ func (c *Config) Validate(reg *sensors.Registry) error {
 	return errors.Join(errs...)
 }
 
+// Effective fills in the defaults that depend on other fields (a sensor's
+// timeout is its driver's), so `config check` prints what kitd will use
+// rather than zeros that stand for "the default".
+func (c Config) Effective(reg *sensors.Registry) Config {
+	out := c
+	out.Sensors = make([]sensors.Config, len(c.Sensors))
+	for i, s := range c.Sensors {
+		on := s.IsEnabled()
+		s.Enabled = &on
+		if s.Timeout == 0 {
+			s.Timeout = sensors.DefaultTimeout
+			if k, ok := reg.Lookup(s.Driver); ok && k.Timeout > 0 {
+				s.Timeout = k.Timeout
+			}
+		}
+		if len(s.Calibrate) > 0 {
+			cal := make(map[string]sensors.Calibration, len(s.Calibrate))
+			for q, c := range s.Calibrate {
+				if c.Scale == nil {
+					one := 1.0
+					c.Scale = &one
+				}
+				cal[q] = c
+			}
+			s.Calibrate = cal
+		}
+		if s.Deadband > 0 && s.MaxSilence == 0 {
+			s.MaxSilence = sensors.DefaultMaxSilence
+		}
+		out.Sensors[i] = s
+	}
+	return out
+}
+
 // SensorNames lists the configured sensors.
 func (c *Config) SensorNames() []string {
 	names := make([]string, len(c.Sensors))

@@ -114,7 +114,9 @@ func TestBadConfigsNameTheField(t *testing.T) {
 		{"unknown calibration key", "    interval: 30s", "    interval: 30s\n    calibrate: { temperature: { ofset: 1 } }", "sensors[1] (air).calibrate.temperature.ofset: unknown key"},
 		{"missing device id", "  id: kit-001", "  id: \"\"", "device.id: required"},
 		{"duration without unit", "  keepalive: 30s", "  keepalive: 30", "mqtt.keepalive"},
-		{"interval without unit", "    interval: 10s", "    interval: 10", "sensors[0].interval"},
+		{"interval without unit", "    interval: 10s", "    interval: 10", "sensors[0] (soil-1).interval: 10 is not a duration"},
+		{"not a number", "  keepalive: 30s", "  keepalive: 30s\n  max_inflight: lots", "mqtt.max_inflight: want a whole number"},
+		{"not a bool", "    interval: 30s", "    interval: 30s\n    enabled: maybe", "sensors[1] (air).enabled: want true or false"},
 		{"zero interval", "    interval: 10s", "    interval: 0s", "sensors[0] (soil-1).interval: must be positive"},
 		{"negative interval", "    interval: 30s", "    interval: -5s", "sensors[1] (air).interval: must be positive"},
 		{"zero size", "  max_bytes: 256MiB", "  max_bytes: 0", "buffer.max_bytes"},
@@ -179,6 +181,35 @@ func TestEmptyAndNonYAMLFiles(t *testing.T) {
 	}
 }
 
+// Check lists form errors (unknown keys, wrong types) and value errors
+// together, without repeating a field that did not decode.
+func TestCheckListsEveryError(t *testing.T) {
+	yaml, _, _ := fixture(t)
+	bad := strings.Replace(yaml, "  keepalive: 30s", "  kepalive: 30s", 1)
+	bad = strings.Replace(bad, "    interval: 10s", "    interval: 10", 1)
+	bad = strings.Replace(bad, "    driver: sim\n    interval: 30s", "    driver: nope\n    interval: 30s", 1)
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(path, []byte(bad), 0o600)
+	_, err := Check(path, nil, registry(t))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{path, "mqtt.kepalive: unknown key", "sensors[0] (soil-1).interval: 10 is not a duration", `sensors[1] (air).driver: unknown driver "nope"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "(soil-1).interval: must be positive") {
+		t.Errorf("the undecoded interval is reported twice:\n%s", msg)
+	}
+	good, _, _ := fixture(t)
+	os.WriteFile(path, []byte(good), 0o600)
+	if _, err := Check(path, nil, registry(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Every error is reported at once, not the first only.
 func TestAllErrorsReported(t *testing.T) {
 	yaml, _, _ := fixture(t)
@@ -207,8 +238,12 @@ func TestEnvironmentOverrides(t *testing.T) {
 		cfg.MQTT.Keepalive != 45*time.Second || cfg.Buffer.MaxBytes != 128<<20 || !cfg.Clock.TrustSystem || cfg.Device.ID != "kit-002" {
 		t.Fatalf("overrides not applied: %+v", cfg)
 	}
-	if _, err := load(t, yaml, "KITD_MQTT_KEEPALIVE=45"); err == nil || !strings.Contains(err.Error(), "mqtt.keepalive") {
+	if _, err := load(t, yaml, "KITD_MQTT_KEEPALIVE=45"); err == nil || !strings.Contains(err.Error(), `mqtt.keepalive: "45" is not a duration`) || !strings.Contains(err.Error(), "KITD_MQTT_KEEPALIVE") {
 		t.Fatalf("unitless duration from the environment: %v", err)
+	}
+	// A bad value from the environment names the variable, not only the file.
+	if _, err := load(t, yaml, "KITD_MQTT_BATCH_MAX_READINGS=abc"); err == nil || !strings.Contains(err.Error(), `mqtt.batch.max_readings: want a whole number (from KITD_MQTT_BATCH_MAX_READINGS="abc")`) {
+		t.Fatalf("bad environment value: %v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/kitd-dev/kitd/sensors"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
@@ -26,38 +27,100 @@ var ErrFile = errors.New("config file")
 
 // Load reads path over the defaults, then applies environment overrides
 // from environ (os.Environ() in production; tests pass their own). It
-// checks the file's form (YAML, known keys, types); Validate checks values.
+// checks the file's form (YAML, known keys, types); Validate checks values,
+// and Check does both.
 func Load(path string, environ []string) (*Config, error) {
+	cfg, form, err := readFile(path, environ)
+	if err != nil {
+		return nil, err
+	}
+	if len(form) > 0 {
+		return nil, fmt.Errorf("%s:\n%w", path, errors.Join(form...))
+	}
+	return cfg, nil
+}
+
+// Check loads and validates path, reporting every error at once: value
+// errors beside form errors (an unknown key does not hide a zero
+// interval), each line naming its field.
+func Check(path string, environ []string, reg *sensors.Registry) (*Config, error) {
+	cfg, form, err := readFile(path, environ)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, e := range split(cfg.Validate(reg)) {
+		// A field that did not decode is at its default; its value
+		// error would only repeat the form error.
+		if !mentions(form, fieldOf(e)) {
+			errs = append(errs, e)
+		}
+	}
+	if errs = append(form, errs...); len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return nil, fmt.Errorf("%s:\n%w", path, errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+func fieldOf(err error) string {
+	f, _, _ := strings.Cut(err.Error(), ": ")
+	return f
+}
+
+func mentions(errs []error, field string) bool {
+	for _, e := range errs {
+		if fieldOf(e) == field {
+			return true
+		}
+	}
+	return false
+}
+
+func readFile(path string, environ []string) (*Config, []error, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrFile, path, err)
+		return nil, nil, fmt.Errorf("%w %s: %w", ErrFile, path, err)
 	}
-	return Parse(path, data, environ)
+	return parse(path, data, environ)
 }
 
 // Parse is Load for bytes already read; name is used in errors.
 func Parse(name string, data []byte, environ []string) (*Config, error) {
+	cfg, form, err := parse(name, data, environ)
+	if err != nil {
+		return nil, err
+	}
+	if len(form) > 0 {
+		return nil, fmt.Errorf("%s:\n%w", name, errors.Join(form...))
+	}
+	return cfg, nil
+}
+
+// parse returns the config with every field that decoded, the form errors
+// (unknown keys, wrong types), or an error when the file is not a config
+// at all.
+func parse(name string, data []byte, environ []string) (*Config, []error, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, fmt.Errorf("%w %s: empty", ErrFile, name)
+		return nil, nil, fmt.Errorf("%w %s: empty", ErrFile, name)
 	}
 	// yaml first: viper's messages for a broken file do not name the line.
 	var probe any
 	if err := yaml.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("%w %s: not valid YAML: %w", ErrFile, name, err)
+		return nil, nil, fmt.Errorf("%w %s: not valid YAML: %w", ErrFile, name, err)
 	}
-	if _, ok := probe.(map[string]any); !ok {
-		return nil, fmt.Errorf("%w %s: want a YAML mapping of sections (device, mqtt, buffer, ...), got %T", ErrFile, name, probe)
+	doc, ok := probe.(map[string]any)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w %s: want a YAML mapping of sections (device, mqtt, buffer, ...), got %T", ErrFile, name, probe)
 	}
-
 	// Viper loses keys whose value is empty or null, so typos like
 	// "sensor:" would pass; check the raw document against the structs.
-	if errs := unknownKeys(probe, reflect.TypeOf(Config{}), ""); len(errs) > 0 {
-		return nil, fmt.Errorf("%s: %w", name, errors.Join(errs...))
-	}
+	form := unknownKeys(probe, reflect.TypeOf(Config{}), "")
+
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrFile, name, err)
+		return nil, nil, fmt.Errorf("%w %s: %w", ErrFile, name, err)
 	}
 	cfg := Default()
 	env := envMap(environ)
@@ -66,10 +129,26 @@ func Parse(name string, data []byte, environ []string) (*Config, error) {
 			v.Set(key, val)
 		}
 	}
-	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(decodeHook)); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, decodeErrors(err))
+	// Unknown keys are already reported, with better paths than viper's.
+	if err := v.Unmarshal(&cfg, viper.DecodeHook(decodeHook)); err != nil {
+		form = append(form, decodeErrors(err, sensorNames(doc), env)...)
 	}
-	return &cfg, nil
+	return &cfg, form, nil
+}
+
+// sensorNames maps "sensors[2]" to "sensors[2] (soil-1)", as every other
+// error names a sensor.
+func sensorNames(doc map[string]any) map[string]string {
+	out := map[string]string{}
+	list, _ := doc["sensors"].([]any)
+	for i, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			if n, ok := m["name"].(string); ok && n != "" {
+				out[fmt.Sprintf("sensors[%d]", i)] = fmt.Sprintf("sensors[%d] (%s)", i, n)
+			}
+		}
+	}
+	return out
 }
 
 // EnvName is the environment variable that overrides key.
@@ -211,14 +290,14 @@ func unknownKeys(doc any, t reflect.Type, path string) []error {
 var quotedName = regexp.MustCompile(`^'([^']*)' (.*)$`)
 
 // decodeErrors turns mapstructure's errors into one line per field, each
-// starting with its path: "mqtt.keepalive: ..." and "mqtt.brokr: unknown key".
-func decodeErrors(err error) error {
+// starting with its path ("mqtt.keepalive: ..."); a value that came from
+// the environment says so.
+func decodeErrors(err error, names map[string]string, env map[string]string) []error {
 	var out []error
 	for _, e := range split(unwrapHeader(err)) {
-		out = append(out, decodeLine(e)...)
+		out = append(out, decodeLine(e, names, env)...)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Error() < out[j].Error() })
-	return errors.Join(out...)
+	return out
 }
 
 func unwrapHeader(err error) error {
@@ -230,7 +309,15 @@ func unwrapHeader(err error) error {
 	return err
 }
 
-func decodeLine(e error) []error {
+// plainer replaces strconv's wording, which means nothing to a user.
+var plainer = []struct{ has, say string }{
+	{"as 'int'", "want a whole number"},
+	{"as 'uint'", "want a whole number"},
+	{"as 'float'", "want a number"},
+	{"as 'bool'", "want true or false"},
+}
+
+func decodeLine(e error, names map[string]string, env map[string]string) []error {
 	var de *mapstructure.DecodeError
 	name, msg := "", e.Error()
 	if errors.As(e, &de) {
@@ -239,19 +326,22 @@ func decodeLine(e error) []error {
 		name, msg = m[1], m[2]
 	}
 	name = strings.ToLower(name)
-	if keys, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
-		var out []error
-		for _, k := range strings.Split(keys, ", ") {
-			path := k
-			if name != "" {
-				path = name + "." + k
-			}
-			out = append(out, fmt.Errorf("%s: unknown key", path))
-		}
-		return out
-	}
-	if name == "" {
+	if msg == "" || name == "" {
 		return []error{errors.New(msg)}
+	}
+	for _, p := range plainer {
+		if strings.Contains(msg, p.has) {
+			msg = p.say
+			break
+		}
+	}
+	if v, ok := env[EnvName(name)]; ok {
+		msg = fmt.Sprintf("%s (from %s=%q)", msg, EnvName(name), v)
+	}
+	if i := strings.Index(name, "]"); strings.HasPrefix(name, "sensors[") && i > 0 {
+		if n, ok := names[name[:i+1]]; ok {
+			name = n + name[i+1:]
+		}
 	}
 	return []error{fmt.Errorf("%s: %s", name, msg)}
 }

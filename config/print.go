@@ -6,6 +6,8 @@ import (
 	"io"
 	"reflect"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -79,7 +81,12 @@ func node(v reflect.Value) *yaml.Node {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return scalar(fmt.Sprint(v.Uint()), "!!int")
 	case reflect.Float32, reflect.Float64:
-		return scalar(fmt.Sprint(v.Float()), "!!float")
+		// "0.5" and "2.0", never a bare "2" that would read back as an int.
+		f := strconv.FormatFloat(v.Float(), 'g', -1, 64)
+		if !strings.ContainsAny(f, ".eEIN") {
+			f += ".0"
+		}
+		return scalar(f, "!!float")
 	}
 	return scalar(fmt.Sprint(v.Interface()), "!!str")
 }

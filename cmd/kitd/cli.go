@@ -158,12 +158,9 @@ func registry(host *hw.Host) (*sensors.Registry, error) {
 // loadConfig reads and validates a config file; every failure is a usage
 // error (exit 2) naming the file or field.
 func (e *env) loadConfig(path string, reg *sensors.Registry) (*config.Config, error) {
-	cfg, err := config.Load(path, e.environ)
+	cfg, err := config.Check(path, e.environ, reg)
 	if err != nil {
 		return nil, usageError{err}
-	}
-	if err := cfg.Validate(reg); err != nil {
-		return nil, usageError{fmt.Errorf("%s:\n%w", path, err)}
 	}
 	return cfg, nil
 }
@@ -301,7 +298,8 @@ func (e *env) configCmd() *cobra.Command {
 			if strings.HasPrefix(cfg.MQTT.Broker, "tcp://") {
 				fmt.Fprintln(e.stderr, "kitd: warning: mqtt.broker uses tcp:// — no TLS, for local tests only")
 			}
-			return cfg.Write(e.stdout)
+			eff := cfg.Effective(reg)
+			return eff.Write(e.stdout)
 		},
 	}
 	configFlag(check, &file)

@@ -88,7 +88,7 @@ func TestConfigCheck(t *testing.T) {
 
 	bad := writeConfig(t, strings.Replace(validConfig(t), "interval: 10s", "interval: 10", 1))
 	r = kitd(t, nil, nil, "config", "check", "-c", bad)
-	if r.code != 2 || !strings.Contains(r.stderr, "sensors[0].interval") || r.stdout != "" {
+	if r.code != 2 || !strings.Contains(r.stderr, "sensors[0] (sim).interval") || r.stdout != "" {
 		t.Fatalf("bad config: %+v", r)
 	}
 	r = kitd(t, nil, nil, "config", "check", "-c", "/nonexistent/kitd.yaml")
