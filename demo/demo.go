@@ -44,8 +44,9 @@ type Options struct {
 	Sets []string
 	// Input, when not nil, is read for more KEY=VALUE lines; its end is
 	// not a reason to stop.
-	Input    io.Reader
-	Out      io.Writer
+	Input io.Reader
+	// Out gets what flows; Err the demo's own errors (a mistyped line).
+	Out, Err io.Writer
 	Log      *slog.Logger
 	Registry *sensors.Registry
 	Clock    agent.Clock
@@ -80,6 +81,10 @@ func Run(ctx context.Context, opts Options) error {
 		sets = append(sets, d)
 	}
 	out := &lockedWriter{w: opts.Out}
+	errOut := opts.Err
+	if errOut == nil {
+		errOut = io.Discard
+	}
 	dir, err := os.MkdirTemp("", "kitd-demo-")
 	if err != nil {
 		return err
@@ -103,7 +108,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	broker, addr, err := startBroker(ca, srvPair, opts.Log)
+	// The embedded broker's and the emulator's warnings at shutdown (the
+	// kit going away) are noise in a demo; their errors still show.
+	quiet := slog.New(levelFloor{opts.Log.Handler(), slog.LevelError})
+	broker, addr, err := startBroker(ca, srvPair, quiet)
 	if err != nil {
 		return err
 	}
@@ -118,10 +126,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// The emulator's warnings at shutdown (its broker going away) are noise
-	// in a demo; its errors still show.
-	emuLog := slog.New(levelFloor{opts.Log.Handler(), slog.LevelError})
-	emu, err := shadowemu.Start(ctx, "tls://"+addr, emuTLS, "shadow-service", emuLog)
+	emu, err := shadowemu.Start(ctx, "tls://"+addr, emuTLS, "shadow-service", quiet)
 	if err != nil {
 		return fmt.Errorf("shadow emulator: %w", err)
 	}
@@ -147,7 +152,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	fmt.Fprintf(out, "kitd demo: broker %s (mutual TLS, throwaway CA in %s), device %q, %d simulated sensors\n", addr, ca.Dir, cfg.Device.ID, len(cfg.Sensors))
-	fmt.Fprintf(out, "type KEY=VALUE to change desired state, e.g. sensors.sim.interval=5s; Ctrl-C ends the demo\n")
+	fmt.Fprintf(out, "type KEY=VALUE to change desired state, e.g. sensors.sim.interval=5s (KEY=null removes it: a rejected key blocks the others until then); Ctrl-C ends the demo\n")
 
 	var wg sync.WaitGroup
 	runCtx, stop := context.WithCancel(ctx)
@@ -157,7 +162,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	apply := func(doc map[string]any) {
 		if err := emu.UpdateDesired(Device, "", doc); err != nil {
-			fmt.Fprintf(out, "desired: %v\n", err)
+			fmt.Fprintf(errOut, "desired: %v\n", err)
 			return
 		}
 		b, _ := json.Marshal(doc)
@@ -174,7 +179,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 	if opts.Input != nil {
-		go readInput(runCtx, opts.Input, out, apply)
+		go readInput(runCtx, opts.Input, errOut, apply)
 	}
 	wg.Add(1)
 	go func() {
@@ -191,6 +196,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	stop()
 	wg.Wait()
+	// A Will or a late retained message after the agent stopped would
+	// print after the summary.
+	_ = broker.Unsubscribe("kits/#", 1)
 	if err2 != nil {
 		return err2
 	}
@@ -249,7 +257,7 @@ func printMessage(out io.Writer, topic string, payload []byte) {
 	fmt.Fprintf(out, "reading  %-5s seq=%-5d %s %s%s\n", m.Sensor, m.Seq, m.TS, strings.Join(vals, " "), clock)
 }
 
-func readInput(ctx context.Context, in io.Reader, out io.Writer, apply func(map[string]any)) {
+func readInput(ctx context.Context, in io.Reader, errOut io.Writer, apply func(map[string]any)) {
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		if ctx.Err() != nil {
@@ -261,7 +269,7 @@ func readInput(ctx context.Context, in io.Reader, out io.Writer, apply func(map[
 		}
 		doc, err := ParseSet(line)
 		if err != nil {
-			fmt.Fprintf(out, "input: %v\n", err)
+			fmt.Fprintf(errOut, "input: %v\n", err)
 			continue
 		}
 		apply(doc)
@@ -362,4 +370,12 @@ type levelFloor struct {
 
 func (l levelFloor) Enabled(ctx context.Context, lvl slog.Level) bool {
 	return lvl >= l.min && l.Handler.Enabled(ctx, lvl)
+}
+
+func (l levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{l.Handler.WithAttrs(as), l.min}
+}
+
+func (l levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{l.Handler.WithGroup(name), l.min}
 }

@@ -270,7 +270,7 @@ func (e *env) demoCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return demo.Run(ctx, demo.Options{
-				For: dur, Sets: sets, Input: e.stdin, Out: e.stdout, Log: log,
+				For: dur, Sets: sets, Input: e.stdin, Out: e.stdout, Err: e.stderr, Log: log,
 				Registry: reg, Clock: clock.New(clock.Config{}), Version: version,
 			})
 		},
