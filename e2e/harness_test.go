@@ -145,6 +145,7 @@ func (k *kit) start() {
 	k.t.Helper()
 	cmd := exec.Command(kitdBin, "run", "-c", k.cfg, "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		k.t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,6 +159,8 @@ func (b *Broker) Restart() {
 	cmd := exec.Command(bin, "-c", b.conf)
 	cmd.Stdout = b.log
 	cmd.Stderr = b.log
+	// A test binary killed by its timeout must not leave brokers behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("start mosquitto: %v", err)
 	}
