@@ -324,15 +324,15 @@ func (d *drainer) fill(cur *cursor) (bool, error) {
 	return true, nil
 }
 
-// peek parses the oldest pending record, re-stamped, without taking it
-// (cur.head++ takes it). A record is parsed where it lies, into a view on
-// the caller's stack: packing copies no reading and allocates nothing for
-// one. Records that do not parse are discarded on the way. ok is false
-// when nothing is available now.
-func (d *drainer) peek(cur *cursor) (seq uint64, v telemetry.RecordView, ok bool, err error) {
+// peek parses the oldest pending record, re-stamped, and returns its seq
+// and view without taking it (cur.head++ takes it); false when nothing is
+// available now. A record is parsed where it lies, into a view on the
+// caller's stack: packing copies no reading and allocates nothing for one.
+// Records that do not parse are discarded on the way.
+func (d *drainer) peek(cur *cursor) (uint64, telemetry.RecordView, bool, error) {
 	for {
 		if ok, err := d.fill(cur); !ok || err != nil {
-			return 0, v, false, err
+			return 0, telemetry.RecordView{}, false, err
 		}
 		r := cur.recs[cur.head]
 		v, err := telemetry.ParseRecord(r.Data)
