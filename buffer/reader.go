@@ -66,7 +66,7 @@ func (r *Reader) Next(maxRecords int, maxBytes int) ([]Record, error) {
 // records to recs and copies their Data into data's spare capacity
 // (growing it if needed), and returns both. A caller that is done with
 // every record of the previous call passes recs[:0] and data[:0] back in,
-// and draining a backlog then allocates nothing per call.
+// and draining a backlog then allocates nothing per record.
 func (r *Reader) NextInto(recs []Record, data []byte, maxRecords, maxBytes int) ([]Record, []byte, error) {
 	if data == nil {
 		data = []byte{} // carve into data, not into the arena
