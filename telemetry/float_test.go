@@ -69,4 +69,3 @@ func BenchmarkAppendFloat(b *testing.B) {
 		})
 	}
 }
-
