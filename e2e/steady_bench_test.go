@@ -18,6 +18,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/proctest"
 )
 
 // BenchmarkSteadyState runs the kitd binary as a kit runs it (default
@@ -233,29 +234,12 @@ func watchTelemetry(b *testing.B, br *mosquittotest.Broker, id string, n *atomic
 	}
 }
 
-// procCPU is the process's user+system CPU time from /proc/PID/stat, in
-// the kernel's USER_HZ ticks (100 per second on Linux).
 func procCPU(b *testing.B, pid int) time.Duration {
-	b.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := proctest.CPU(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is the first, utime the 12th, stime the 13th.
-	var f []string
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 {
-		f = strings.Fields(string(stat[i+1:]))
-	}
-	if len(f) < 13 {
-		b.Fatalf("unexpected /proc stat: %s", stat)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("unexpected /proc stat: %s", stat)
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	return d
 }
 
 // procStatus returns the kB figures of /proc/PID/status (VmHWM, VmRSS, ...).

@@ -1,12 +1,9 @@
 package publisher
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/proctest"
 	"github.com/kitd-dev/kitd/telemetry"
 )
 
@@ -210,14 +208,22 @@ type cpuMark struct {
 }
 
 func startCPU(b *testing.B, br *mosquittotest.Broker) cpuMark {
-	m := cpuMark{br: br, client: selfCPU(b), broker: brokerCPU(b, br)}
+	m := cpuMark{br: br, client: selfCPU(b), broker: mustCPU(b, br.Pid())}
 	m.at = time.Now()
 	return m
 }
 
 func (m cpuMark) since(b *testing.B) cpuUse {
 	wall := time.Since(m.at)
-	return cpuUse{wall: wall, client: selfCPU(b) - m.client, broker: brokerCPU(b, m.br) - m.broker}
+	return cpuUse{wall: wall, client: selfCPU(b) - m.client, broker: mustCPU(b, m.br.Pid()) - m.broker}
+}
+
+func mustCPU(b *testing.B, pid int) time.Duration {
+	d, err := proctest.CPU(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
 }
 
 func selfCPU(b *testing.B) time.Duration {
@@ -226,30 +232,6 @@ func selfCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// brokerCPU is Mosquitto's utime+stime from /proc/PID/stat, in the
-// kernel's USER_HZ ticks (100 per second on Linux).
-func brokerCPU(b *testing.B, br *mosquittotest.Broker) time.Duration {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", br.Pid()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is the first, utime the 12th, stime the 13th.
-	var f []string
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 {
-		f = strings.Fields(string(stat[i+1:]))
-	}
-	if len(f) < 13 {
-		b.Fatalf("unexpected /proc stat: %s", stat)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("unexpected /proc stat: %s", stat)
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // BenchmarkPack is the agent's own ceiling: reading the backlog from the
