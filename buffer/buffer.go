@@ -35,12 +35,18 @@ type Stats struct {
 	// nil if none), so the caller can show its timestamp.
 	OldestSeq uint64
 	Oldest    []byte
-	// Dropped counts records dropped to stay within max_bytes and
-	// min_free_bytes, or skipped as corrupt, since the buffer was created.
+	// Dropped counts readings lost since the buffer was created: the sum
+	// of Lost over every reason but unused, plus Refused.
 	Dropped int64
+	// Lost counts lost seqs by reason name (full, corrupt, torn,
+	// discarded, unused), every reason present.
+	Lost map[string]int64
+	// Refused counts readings refused without even a seq (the seq file
+	// could not be written either); no gap record can tell of them.
+	Refused int64
 	// DroppedRanges are the latest ten dropped [from, to] seq ranges,
-	// inclusive, oldest first. A range may include seqs that were already
-	// acknowledged; Dropped counts only the unacknowledged ones.
+	// inclusive, oldest first, adjacent ones merged. Unused seqs are not
+	// in them.
 	DroppedRanges [][2]uint64
 }
 
@@ -50,6 +56,7 @@ type Option func(*options)
 type options struct {
 	fs          FS
 	log         *slog.Logger
+	gapRec      func(Gap) []byte
 	failpoint   func(name string) error
 	statfsDelay time.Duration
 }
@@ -60,6 +67,13 @@ func WithFS(fsys FS) Option { return func(o *options) { o.fs = fsys } }
 // WithLogger makes the buffer log drops, skipped corruption and repaired torn
 // tails to l. The default discards logs; Stats reports drops either way.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithGapRecords makes the buffer write a record for every gap, encoded by
+// rec, so consumers learn of lost seqs from the stream itself: each gap is
+// written once (ahead of the next append, or at once when the loop is
+// idle), survives a crash until then in the cursor, and takes a seq of its
+// own like any record. Without it gaps are only counted (Stats).
+func WithGapRecords(rec func(Gap) []byte) Option { return func(o *options) { o.gapRec = rec } }
 
 // withFailpoint installs a hook called at each named step of a segment roll,
 // segment delete, cursor save and seq reservation (names as in failpoints.go);
@@ -80,9 +94,11 @@ const (
 	// seqReserve is how far ahead seqs are reserved: one fsync of the seq
 	// file per seqReserve records.
 	seqReserve = 4096
-	// statfsEvery bounds how stale the free-space figure may get.
-	statfsEvery      = 1 << 20
-	statfsEveryDelay = 5 * time.Second
+	// statfsEvery bounds how stale the free-space figure (and the check
+	// that the directory is still there) may get: another process can
+	// fill the disk, or someone can delete the directory, at any time.
+	statfsEvery      = 256 << 10
+	statfsEveryDelay = time.Second
 )
 
 // Buffer is a durable FIFO of records on disk. All methods are safe for
@@ -95,8 +111,10 @@ type Buffer struct {
 	log         *slog.Logger
 	fp          func(name string) error
 	statfsDelay time.Duration
+	gapRec      func(Gap) []byte
 	epoch       string
 	lock        io.Closer
+	dirInfo     os.FileInfo // the directory as opened: a deleted or replaced one is recreated
 
 	// file state owned by the loop goroutine (and by Open before it starts)
 	tail           File // write handle of tailSeg; nil: the next append rolls
@@ -112,13 +130,17 @@ type Buffer struct {
 	freeKnown      bool
 	statfsAt       time.Time
 	sinceStatfs    int64
+	failingSince   time.Time // first of a run of failed commits (not for space); zero when fine
 
 	mu sync.Mutex
 	// run-time state guarded by mu (also persisted to disk)
 	nextSeq       uint64
 	acked         rangeSet // seqs that need no delivery: acked, dropped, skipped, never written
-	dropped       int64
+	lost          [numReasons]int64
+	refused       int64
 	droppedRanges []seqRange
+	gaps          []Gap      // lost ranges not yet written as gap records
+	gapsTaken     int        // gaps[:gapsTaken] are being written: never merged into
 	segs          []*segment // ascending, non-overlapping [first, last]
 	tailSeg       *segment
 	bytes         int64
@@ -162,6 +184,9 @@ func Open(cfg Config, opts ...Option) (*Buffer, error) {
 	if err := b.fs.MkdirAll(b.dir, 0o750); err != nil {
 		return nil, fmt.Errorf("buffer: %w", err)
 	}
+	if b.dirInfo, err = b.fs.Stat(b.dir); err != nil {
+		return nil, fmt.Errorf("buffer: %w", err)
+	}
 	lockPath := filepath.Join(b.dir, lockFile)
 	lock, err := b.fs.Lock(lockPath)
 	if err != nil {
@@ -197,6 +222,7 @@ func newBuffer(cfg Config, opts []Option) (*Buffer, error) {
 		log:         o.log.With("component", "buffer", "dir", cfg.Dir),
 		fp:          o.failpoint,
 		statfsDelay: o.statfsDelay,
+		gapRec:      o.gapRec,
 		appendc:     make(chan *appendReq, appendQueue),
 		ackc:        make(chan struct{}, 1),
 		syncc:       make(chan chan error),
@@ -218,7 +244,7 @@ func (b *Buffer) Append(payloads ...[]byte) (first uint64, err error) {
 		return b.NextSeq(), nil
 	}
 	size := 0
-	limit := int(b.cfg.SegmentBytes) - segHeaderSize - frameHeaderSize
+	limit := int(b.maxFrameData())
 	for _, p := range payloads {
 		if len(p) > limit {
 			return 0, fmt.Errorf("%w: %d bytes, segment_bytes allows %d", ErrTooLarge, len(p), limit)
@@ -237,6 +263,13 @@ func (b *Buffer) Append(payloads ...[]byte) (first uint64, err error) {
 		return 0, err
 	}
 	return req.first, nil
+}
+
+// maxFrameData is the largest payload a segment holds: the limit on Append,
+// and on a length read from disk, so bad bytes cannot make the buffer
+// allocate more than a segment.
+func (b *Buffer) maxFrameData() int64 {
+	return int64(b.cfg.SegmentBytes) - segHeaderSize - frameHeaderSize
 }
 
 // Epoch returns the random id made when the buffer directory was created from
@@ -283,6 +316,33 @@ func (b *Buffer) Ack(seqs ...uint64) error {
 	}
 	b.mu.Unlock()
 	if n > 0 {
+		select {
+		case b.ackc <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Discard gives up on seqs the caller cannot deliver (a record that does
+// not decode, or that no message the broker takes can hold): they count as
+// lost for reason and are explained in band like any other gap, then
+// treated as acknowledged.
+func (b *Buffer) Discard(reason Reason, seqs ...uint64) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	var n int64
+	for _, s := range seqs {
+		if s != 0 && s < b.nextSeq {
+			n += b.markLostLocked(s, s, reason)
+		}
+	}
+	b.mu.Unlock()
+	if n > 0 {
+		b.log.Warn("records discarded", "reason", reason.String(), "records", n)
 		select {
 		case b.ackc <- struct{}{}:
 		default:
@@ -370,8 +430,10 @@ func (b *Buffer) loop() {
 		}
 	}
 	// Segments fully acked in a cursor that was saved just before a crash
-	// (or found so by recovery) go now.
+	// (or found so by recovery) go now, and the gaps recovery found are
+	// written before any new reading.
 	b.deleteAcked()
+	b.flushGaps()
 	arm()
 	for {
 		select {
@@ -384,6 +446,7 @@ func (b *Buffer) loop() {
 			}
 		case <-b.ackc:
 			b.deleteAcked()
+			b.flushGaps()
 		case <-curC:
 			curC = nil
 			if err := b.saveCursor(false); err != nil {
@@ -418,11 +481,43 @@ func (b *Buffer) shutdown() {
 		}
 		break
 	}
+	b.flushGaps()
 	b.mu.Lock()
 	b.closed = true // readers and acks stop before the final save
 	b.mu.Unlock()
 	b.deleteAcked()
-	b.loopErr = b.syncAll()
+	b.loopErr = errors.Join(b.syncAll(), b.saveExactSeq())
+}
+
+// saveExactSeq lowers the durable high-water mark to the next seq on a clean
+// stop, so the next start goes on without a gap: only a crash leaves
+// reserved seqs unused (and they are then reported as such).
+func (b *Buffer) saveExactSeq() error {
+	if b.seqf == nil || b.hwm == b.nextSeq {
+		return nil
+	}
+	st := b.seqState
+	st.hwm = b.nextSeq
+	if err := b.saveSeq(st); err != nil {
+		return fmt.Errorf("buffer: save next seq: %w", err)
+	}
+	b.seqState, b.hwm = st, st.hwm
+	return nil
+}
+
+// saveSeq writes the seq state into both slots, one after the other, each
+// fsynced: a slot damaged later (a flipped bit) then falls back to a slot
+// holding the same high-water mark, never an older one whose seqs were
+// already handed out. A crash between the two writes leaves the new state
+// in one slot and the old in the other; the new is loaded, as its txid is
+// higher, or, if the first write was torn, the old, below which nothing was
+// handed out yet.
+func (b *Buffer) saveSeq(st seqState) error {
+	p := encodeSeq(st)
+	if err := b.seqf.save(p, true, b.fp, fpSeqReserve); err != nil {
+		return err
+	}
+	return b.seqf.save(p, true, b.fp, fpSeqReserve)
 }
 
 // syncAll fsyncs data and saves the cursor if it changed.
@@ -448,35 +543,214 @@ func (b *Buffer) commitQueued(req *appendReq) {
 		}
 		break
 	}
-	err := b.commit(batch, size)
-	if err == nil {
-		// Before replying, so a caller that appended sees the signal.
-		select {
-		case b.notify <- struct{}{}:
-		default:
-		}
+	err := b.commitRetry(batch, size)
+	if err != nil {
+		b.refuse(batch, err)
 	}
 	for _, r := range batch {
 		r.done <- err
 	}
 }
 
-// commit writes a batch: reserve seqs, make room, roll if needed, one write,
-// and under SyncAlways one fsync.
-func (b *Buffer) commit(batch []*appendReq, size int) error {
+// flushGaps writes the pending gap records when no append is there to carry
+// them; on failure they stay pending for the next try.
+func (b *Buffer) flushGaps() {
+	b.mu.Lock()
+	pending := len(b.gaps) > 0 && b.gapRec != nil
+	b.mu.Unlock()
+	if !pending {
+		return
+	}
+	if err := b.commitRetry(nil, 0); err != nil {
+		b.log.Error("gap records not written yet; they wait for the next write", "err", err)
+	}
+}
+
+// commitRetry commits, making room as the file system demands: new readings
+// are never refused while older segments can be dropped. ENOSPC (from any
+// writer on the file system, not only the buffer) drops the oldest segment
+// and tries again; a directory deleted behind the agent's back is made
+// again.
+func (b *Buffer) commitRetry(batch []*appendReq, size int) error {
+	recreated := false
+	for {
+		err := b.commit(batch, size)
+		if err == nil {
+			b.setFailing(nil)
+			return nil
+		}
+		if !recreated {
+			if again, derr := b.checkDir(); derr != nil {
+				err = errors.Join(err, derr)
+			} else if again {
+				recreated = true
+				continue
+			}
+		}
+		if errors.Is(err, ErrNoSpace) && b.dropOldest() {
+			continue
+		}
+		b.setFailing(err)
+		return err
+	}
+}
+
+// setFailing tracks a run of failed commits other than for space (a read-only
+// or unwritable directory, I/O errors): FailingSince reports it, so the agent
+// can stop being healthy and let systemd restart it. A full disk is not such
+// a failure: a restart would not help, and the buffer copes by dropping.
+func (b *Buffer) setFailing(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case err == nil || errors.Is(err, ErrNoSpace):
+		b.failingSince = time.Time{}
+	case b.failingSince.IsZero():
+		b.failingSince = time.Now()
+	}
+}
+
+// FailingSince returns when the buffer began failing every write for a reason
+// other than space, or the zero time while writes work.
+func (b *Buffer) FailingSince() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failingSince
+}
+
+// refuse accounts for readings that could not be written at all: they get
+// seqs, counted and explained in band as a gap once something can be written
+// again. Only if even the seq file cannot be written are they counted
+// without a seq (Stats.Refused).
+func (b *Buffer) refuse(batch []*appendReq, err error) {
 	n := 0
 	for _, r := range batch {
 		n += len(r.payloads)
 	}
-	first := b.nextSeq // only this goroutine writes nextSeq
-	// Step 1: the seqs must be below a durable high-water mark before
-	// anyone sees them, so a power loss can never hand them out again.
-	if err := b.reserve(first + uint64(n)); err != nil {
+	if n == 0 {
+		return
+	}
+	reason := ReasonCorrupt
+	if errors.Is(err, ErrNoSpace) {
+		reason = ReasonFull
+	}
+	first := b.nextSeq
+	if rerr := b.reserve(first + uint64(n)); rerr != nil {
+		b.mu.Lock()
+		b.refused += int64(n)
+		b.cursorDirty = true
+		b.mu.Unlock()
+		b.log.Error("readings refused without a seq: the seq file cannot be written either", "readings", n, "err", err, "seq_err", rerr)
+		return
+	}
+	last := first + uint64(n) - 1
+	b.mu.Lock()
+	b.nextSeq = last + 1
+	b.markLostLocked(first, last, reason)
+	b.mu.Unlock()
+	b.log.Error("readings refused: nothing older is left to drop", "readings", n, "from", first, "to", last, "reason", reason.String(), "err", err)
+}
+
+// dropOldest drops the oldest segment for space; false if there is none
+// with records to give.
+func (b *Buffer) dropOldest() bool {
+	b.mu.Lock()
+	var s *segment
+	if len(b.segs) > 0 {
+		s = b.segs[0]
+	}
+	b.mu.Unlock()
+	if s == nil || (s == b.tailSeg && s.records() == 0) {
+		return false
+	}
+	if err := b.dropSegments([]*segment{s}, "file system full"); err != nil {
+		b.log.Error("dropping the oldest segment for space failed", "err", err)
+		return false
+	}
+	return true
+}
+
+// checkDir notices that the buffer directory was deleted or replaced (by a
+// person, or a cleanup script) and makes it again with the lock, the seq
+// and cursor files: appends would otherwise go into unlinked files and be
+// gone at the next start. The records of the old directory count as lost
+// (corrupt). It returns whether it recreated the directory.
+func (b *Buffer) checkDir() (bool, error) {
+	fi, err := b.fs.Stat(b.dir)
+	if err == nil && os.SameFile(fi, b.dirInfo) {
+		return false, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("buffer: %w", err)
+	}
+	b.log.Error("buffer directory was deleted or replaced: making it again; the records it held are lost")
+	if err := b.fs.MkdirAll(b.dir, 0o750); err != nil {
+		return false, fmt.Errorf("buffer: recreate %s: %w", b.dir, err)
+	}
+	if fi, err = b.fs.Stat(b.dir); err != nil {
+		return false, fmt.Errorf("buffer: %w", err)
+	}
+	lock, err := b.fs.Lock(filepath.Join(b.dir, lockFile))
+	if err != nil {
+		return false, fmt.Errorf("buffer: lock recreated %s: %w", b.dir, err)
+	}
+	b.lock.Close()
+	b.lock, b.dirInfo = lock, fi
+	for _, sf := range []**slotFile{&b.seqf, &b.curf} {
+		old := *sf
+		nf, _, err := openSlotFile(b.fs, old.path, old.magic, old.version, 0)
+		if err != nil {
+			return false, fmt.Errorf("buffer: recreate %s: %w", old.path, err)
+		}
+		old.close()
+		*sf = nf
+	}
+	if err := b.saveSeq(b.seqState); err != nil {
+		return false, fmt.Errorf("buffer: recreate seq file: %w", err)
+	}
+	b.mu.Lock()
+	segs := append([]*segment(nil), b.segs...)
+	for _, s := range segs {
+		b.markLostLocked(s.first, s.last, ReasonCorrupt)
+	}
+	b.mu.Unlock()
+	if err := b.saveCursor(true); err != nil {
+		return false, err
+	}
+	if err := b.removeSegments(segs); err != nil {
+		return false, err
+	}
+	return true, b.fs.SyncDir(b.dir)
+}
+
+// commit writes a batch, pending gap records first: make room, reserve
+// seqs, roll if needed, one write, and under SyncAlways one fsync.
+func (b *Buffer) commit(batch []*appendReq, size int) error {
+	// Step 1: stay within max_bytes and min_free_bytes by dropping the
+	// oldest segments; new readings always win over old ones. Before the
+	// gaps are taken, as dropping makes gaps of its own.
+	b.mu.Lock()
+	gapBytes := len(b.gaps) * 96
+	b.mu.Unlock()
+	if err := b.makeRoom(int64(size+gapBytes) + segHeaderSize); err != nil {
 		return err
 	}
-	// Step 2: stay within max_bytes and min_free_bytes by dropping the
-	// oldest segments; new readings always win over old ones.
-	if err := b.makeRoom(int64(size) + segHeaderSize); err != nil {
+	gapPay := b.takeGaps()
+	defer b.untakeGaps()
+	n := len(gapPay)
+	for _, p := range gapPay {
+		size += frameHeaderSize + len(p)
+	}
+	for _, r := range batch {
+		n += len(r.payloads)
+	}
+	if n == 0 {
+		return nil
+	}
+	first := b.nextSeq // only this goroutine writes nextSeq
+	// Step 2: the seqs must be below a durable high-water mark before
+	// anyone sees them, so a power loss can never hand them out again.
+	if err := b.reserve(first + uint64(n)); err != nil {
 		return err
 	}
 	// Step 3: seal a full segment and start the next, named by first.
@@ -493,16 +767,22 @@ func (b *Buffer) commit(batch []*appendReq, size int) error {
 	if k := len(seg.index); k > 0 {
 		lastMark = seg.index[k-1].off
 	}
+	frame := func(p []byte) {
+		off := seg.size + int64(len(buf))
+		if off-lastMark >= indexEvery {
+			marks = append(marks, indexEntry{seq, off})
+			lastMark = off
+		}
+		buf = appendFrame(buf, seq, p)
+		seq++
+	}
+	for _, p := range gapPay {
+		frame(p)
+	}
 	for _, r := range batch {
 		r.first = seq
 		for _, p := range r.payloads {
-			off := seg.size + int64(len(buf))
-			if off-lastMark >= indexEvery {
-				marks = append(marks, indexEntry{seq, off})
-				lastMark = off
-			}
-			buf = appendFrame(buf, seq, p)
-			seq++
+			frame(p)
 		}
 	}
 	if cap(buf) <= 4*maxBatchBytes {
@@ -526,15 +806,49 @@ func (b *Buffer) commit(batch []*appendReq, size int) error {
 	seg.last = seq - 1
 	b.bytes += int64(len(buf))
 	b.nextSeq = seq
+	b.gaps = b.gaps[len(gapPay):]
+	if len(gapPay) > 0 {
+		b.cursorDirty = true
+	}
+	b.gapsTaken = 0
 	b.mu.Unlock()
 	b.dirty = true
 	b.free -= int64(len(buf))
 	b.sinceStatfs += int64(len(buf))
+	// Before replying, so a caller that appended sees the signal.
+	select {
+	case b.notify <- struct{}{}:
+	default:
+	}
 	// Step 5: under SyncAlways, one fsync for everyone in the batch.
 	if b.cfg.Sync == SyncAlways {
 		return b.syncData()
 	}
 	return nil
+}
+
+// takeGaps encodes the pending gaps for a commit. Until the commit ends
+// (untakeGaps), they are not merged with new ones, so what is written is
+// exactly what is then removed from the list.
+func (b *Buffer) takeGaps() [][]byte {
+	if b.gapRec == nil {
+		return nil
+	}
+	b.mu.Lock()
+	gaps := append([]Gap(nil), b.gaps...)
+	b.gapsTaken = len(gaps)
+	b.mu.Unlock()
+	pay := make([][]byte, len(gaps))
+	for i, g := range gaps {
+		pay[i] = b.gapRec(g)
+	}
+	return pay
+}
+
+func (b *Buffer) untakeGaps() {
+	b.mu.Lock()
+	b.gapsTaken = 0
+	b.mu.Unlock()
 }
 
 // writeErr wraps a write error with the file name, and with ErrNoSpace when
@@ -554,7 +868,7 @@ func (b *Buffer) reserve(upTo uint64) error {
 	hwm := (upTo/seqReserve + 1) * seqReserve
 	st := b.seqState
 	st.hwm = hwm
-	if err := b.seqf.save(encodeSeq(st), true, b.fp, fpSeqReserve); err != nil {
+	if err := b.saveSeq(st); err != nil {
 		return fmt.Errorf("buffer: reserve seqs: %w", err)
 	}
 	b.seqState, b.hwm = st, hwm
@@ -645,7 +959,10 @@ func (b *Buffer) roll(first uint64) error {
 }
 
 // makeRoom drops the oldest segments until need more bytes fit within
-// max_bytes and leave min_free_bytes free on the file system.
+// max_bytes and leave min_free_bytes free on the file system. When the file
+// system is below min_free_bytes even without any older segment (another
+// process filled it), every segment but the one being written goes: the
+// buffer then holds at most two segments, and new readings are still taken.
 func (b *Buffer) makeRoom(need int64) error {
 	b.mu.Lock()
 	segs := b.segs
@@ -657,46 +974,47 @@ func (b *Buffer) makeRoom(need int64) error {
 		i++
 	}
 	byBytes := i
-	var freeErr error
-	if minFree := int64(b.cfg.MinFreeBytes); minFree > 0 {
-		if !b.freeKnown || b.sinceStatfs >= statfsEvery || time.Since(b.statfsAt) >= b.statfsDelay {
-			avail, err := b.fs.Statfs(b.dir)
-			if err != nil {
-				b.log.Warn("cannot check free space", "err", err)
-			} else {
-				b.free, b.freeKnown, b.statfsAt, b.sinceStatfs = avail, true, time.Now(), 0
-			}
+	b.refresh()
+	if minFree := int64(b.cfg.MinFreeBytes); minFree > 0 && b.freeKnown {
+		free := b.free
+		for _, s := range segs[:i] {
+			free += s.fileSize
 		}
-		if b.freeKnown {
-			free := b.free
-			for _, s := range segs[:i] {
-				free += s.fileSize
-			}
-			j := i
-			for free-need < minFree && j < len(segs) {
-				free += segs[j].fileSize
-				j++
-			}
-			if free-need < minFree {
-				// Dropping everything would not help: refuse this
-				// reading, but drop nothing for it.
-				freeErr = fmt.Errorf("%w: %d bytes free on the file system of %s, min_free_bytes is %d",
-					ErrNoSpace, b.free, b.dir, minFree)
-			} else {
-				i = j
-			}
+		for free-need < minFree && i < len(segs) && segs[i] != b.tailSeg {
+			free += segs[i].fileSize
+			i++
 		}
 	}
-	if i > 0 {
-		reason := "max_bytes"
-		if i > byBytes {
-			reason = "min_free_bytes"
-		}
-		if err := b.dropSegments(segs[:i], reason); err != nil {
-			return err
-		}
+	if i == 0 {
+		return nil
 	}
-	return freeErr
+	reason := "max_bytes"
+	if i > byBytes {
+		reason = "min_free_bytes"
+	}
+	return b.dropSegments(segs[:i], reason)
+}
+
+// refresh re-reads the file system's free space and checks that the
+// directory is still the one opened, at most every statfsEvery bytes or
+// statfsDelay: both can change behind the agent's back at any time.
+func (b *Buffer) refresh() {
+	if !b.statfsAt.IsZero() && b.sinceStatfs < statfsEvery && time.Since(b.statfsAt) < b.statfsDelay {
+		return
+	}
+	b.statfsAt, b.sinceStatfs = time.Now(), 0
+	if _, err := b.checkDir(); err != nil {
+		b.log.Error("buffer directory check failed", "err", err)
+	}
+	if b.cfg.MinFreeBytes == 0 {
+		return
+	}
+	avail, err := b.fs.Statfs(b.dir)
+	if err != nil {
+		b.log.Warn("cannot check free space", "err", err)
+		return
+	}
+	b.free, b.freeKnown = avail, true
 }
 
 // dropSegments throws away segments to make room: count and record what was
@@ -707,7 +1025,7 @@ func (b *Buffer) dropSegments(ds []*segment, reason string) error {
 		if s.records() == 0 {
 			continue
 		}
-		n := b.markLostLocked(s.first, s.last)
+		n := b.markLostLocked(s.first, s.last, ReasonFull)
 		if n > 0 {
 			b.log.Warn("dropped oldest records to make room", "reason", reason,
 				"file", s.path, "records", n, "from", s.first, "to", s.last)
@@ -718,28 +1036,6 @@ func (b *Buffer) dropSegments(ds []*segment, reason string) error {
 		return err
 	}
 	return b.removeSegments(ds)
-}
-
-// markLostLocked counts the unacknowledged seqs of [lo, hi] as dropped,
-// records their range, and adds [lo, hi] to the acked set so they are never
-// read or counted again. It returns how many were newly dropped.
-func (b *Buffer) markLostLocked(lo, hi uint64) int64 {
-	if hi < lo {
-		return 0
-	}
-	n := int64(hi - lo + 1 - b.acked.count(lo, hi))
-	if n > 0 {
-		from := b.acked.nextMissing(lo)
-		to, _ := b.acked.lastMissing(lo, hi)
-		b.dropped += n
-		b.droppedRanges = append(b.droppedRanges, seqRange{from, to})
-		if k := len(b.droppedRanges) - maxDroppedRanges; k > 0 {
-			b.droppedRanges = append(b.droppedRanges[:0], b.droppedRanges[k:]...)
-		}
-	}
-	b.acked.add(lo, hi)
-	b.cursorDirty = true
-	return n
 }
 
 // deleteAcked deletes every sealed segment whose records are all acked.
@@ -753,6 +1049,13 @@ func (b *Buffer) deleteAcked() {
 	}
 	b.mu.Unlock()
 	if len(ds) == 0 {
+		return
+	}
+	// The acks go to disk before the records do, so a crash right after
+	// cannot leave seqs that are neither in a segment nor in the cursor
+	// (recovery would have to guess whether they were ever used).
+	if err := b.saveCursor(true); err != nil {
+		b.log.Error("saving cursor before deleting acknowledged segments failed", "err", err)
 		return
 	}
 	if err := b.removeSegments(ds); err != nil {
@@ -840,7 +1143,10 @@ func (b *Buffer) normalizeLocked() {
 // count must be durable before the segment is gone).
 func (b *Buffer) saveCursor(forceSync bool) error {
 	b.mu.Lock()
-	payload := encodeCursor(&cursorState{dropped: b.dropped, droppedRanges: b.droppedRanges, acked: b.acked})
+	payload := encodeCursor(&cursorState{
+		epoch: b.seqState.epoch, lost: b.lost, refused: b.refused,
+		droppedRanges: b.droppedRanges, gaps: b.gaps, acked: b.acked,
+	})
 	b.cursorDirty = false
 	b.mu.Unlock()
 	err := b.curf.save(payload, forceSync || b.cfg.Sync != SyncNever, b.fp, fpCursorSave)
@@ -861,7 +1167,15 @@ func (b *Buffer) Stats() Stats {
 		Epoch:   b.epoch,
 		NextSeq: b.nextSeq,
 		Bytes:   b.bytes,
-		Dropped: b.dropped,
+		Refused: b.refused,
+		Dropped: b.refused,
+		Lost:    make(map[string]int64, numReasons),
+	}
+	for r, n := range b.lost {
+		st.Lost[Reason(r).String()] = n
+		if Reason(r) != ReasonUnused {
+			st.Dropped += n
+		}
 	}
 	for _, r := range b.droppedRanges {
 		st.DroppedRanges = append(st.DroppedRanges, [2]uint64{r.lo, r.hi})

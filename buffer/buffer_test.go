@@ -2,6 +2,8 @@ package buffer
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,7 +214,7 @@ func TestLockAndReadStats(t *testing.T) {
 	appendN(t, b, 100, 80)
 	b.Ack(1, 2, 3)
 	b.Sync()
-	st, err := ReadStats(cfg.Dir)
+	st, err := ReadStats(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +227,9 @@ func TestLockAndReadStats(t *testing.T) {
 	}
 	b2 := mustOpen(t, cfg) // the lock is released on Close
 	b2.Close()
-	if _, err := ReadStats(filepath.Join(cfg.Dir, "missing")); err == nil {
+	missing := cfg
+	missing.Dir = filepath.Join(cfg.Dir, "missing")
+	if _, err := ReadStats(missing); err == nil {
 		t.Fatal("ReadStats of a missing dir succeeded")
 	}
 }
@@ -493,13 +497,23 @@ func TestMinFreeDropsOldest(t *testing.T) {
 	if st.Pending+st.Dropped != 600 {
 		t.Fatalf("pending %d + dropped %d != 600", st.Pending, st.Dropped)
 	}
-	// Nothing left to drop: refuse the reading, stay usable.
+	// Another process took the file system below min_free_bytes: the
+	// buffer gives back every segment but the one being written, and
+	// new readings are still taken.
 	fsys.mu.Lock()
 	fsys.free = func() int64 { return int64(cfg.MinFreeBytes) / 2 }
 	fsys.mu.Unlock()
-	_, err := b.Append([]byte("x"))
-	if !errors.Is(err, ErrNoSpace) {
-		t.Fatalf("Append on a full file system: %v", err)
+	for i := 0; i < 40; i++ {
+		if _, err := b.Append([]byte("x")); err != nil {
+			t.Fatalf("Append below min_free_bytes: %v", err)
+		}
+	}
+	if n := len(segFiles(t, cfg.Dir)); n > 2 {
+		t.Fatalf("%d segments kept below min_free_bytes, want at most 2", n)
+	}
+	st = b.Stats()
+	if st.Pending+st.Dropped != 640 || st.Lost["full"] != st.Dropped {
+		t.Fatalf("pending %d + dropped %d != 640, or not all for full: %+v", st.Pending, st.Dropped, st.Lost)
 	}
 	fsys.mu.Lock()
 	fsys.free = func() int64 { return capacity }
@@ -509,58 +523,91 @@ func TestMinFreeDropsOldest(t *testing.T) {
 	}
 }
 
-func TestENOSPCOnAppend(t *testing.T) {
-	fsys := newFaultFS()
-	cfg := testConfig(t.TempDir())
-	b := mustOpen(t, cfg, WithFS(fsys))
-	want := appendN(t, b, 10, 100)
-	fsys.setENOSPC(true, false)
-	next := b.NextSeq()
-	_, err := b.Append(payload(next, 100), payload(next+1, 100))
-	if !errors.Is(err, ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), ".seg") {
-		t.Fatalf("Append on ENOSPC: %v", err)
-	}
-	checkRecords(t, readAll(t, b), want)
-	fsys.setENOSPC(false, false)
-	for k, v := range appendN(t, b, 10, 100) {
-		want[k] = v
-	}
-	checkRecords(t, readAll(t, b), want)
-	b.Close()
-	b = mustOpen(t, cfg)
-	defer b.Close()
-	checkRecords(t, readAll(t, b), want)
-	if st := b.Stats(); st.Dropped != 0 {
-		t.Fatalf("a failed append counted as dropped: %+v", st)
+// TestENOSPCDropsOldest: a write that fails with ENOSPC (the file system
+// filled by anyone) drops the oldest segment and is retried, so the new
+// readings are taken and only old ones are lost, counted as full.
+func TestENOSPCDropsOldest(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		seg, create bool
+	}{{"write", true, false}, {"roll", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := newFaultFS()
+			cfg := testConfig(t.TempDir())
+			b := mustOpen(t, cfg, WithFS(fsys))
+			want := appendN(t, b, 100, 100) // three segments
+			first := segFiles(t, cfg.Dir)[0]
+			fsys.mu.Lock()
+			fsys.enospcSeg, fsys.enospcNew, fsys.freedByRemove = tc.seg, tc.create, true
+			fsys.mu.Unlock()
+			// Fill the tail so the roll case needs a new segment.
+			var err error
+			for i := 0; i < 40 && err == nil; i++ {
+				p := payload(b.NextSeq(), 100)
+				var seq uint64
+				if seq, err = b.Append(p); err == nil {
+					want[seq] = p
+				}
+			}
+			if err != nil {
+				t.Fatalf("Append on ENOSPC with old segments to drop: %v", err)
+			}
+			if _, err := os.Stat(first); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("oldest segment %s not dropped: %v", first, err)
+			}
+			st := b.Stats()
+			if st.Dropped == 0 || st.Lost["full"] != st.Dropped || st.DroppedRanges[0][0] != 1 {
+				t.Fatalf("drop not recorded as full from seq 1: %+v", st)
+			}
+			for s := range want {
+				if s <= st.DroppedRanges[0][1] {
+					delete(want, s)
+				}
+			}
+			checkRecords(t, readAll(t, b), want)
+			b.Close()
+			b = mustOpen(t, cfg)
+			defer b.Close()
+			checkRecords(t, readAll(t, b), want)
+		})
 	}
 }
 
-func TestENOSPCOnRoll(t *testing.T) {
+// TestENOSPCNothingToDrop: when even dropping everything leaves no space,
+// the reading is refused, but it gets a seq and is counted and gapped as
+// full, so the loss is explained; appends work again once there is space.
+func TestENOSPCNothingToDrop(t *testing.T) {
 	fsys := newFaultFS()
 	cfg := testConfig(t.TempDir())
-	b := mustOpen(t, cfg, WithFS(fsys))
-	want := appendN(t, b, 30, 100) // the first segment holds ~33
-	fsys.setENOSPC(false, true)
-	var err error
-	for i := 0; i < 10 && err == nil; i++ {
-		var seq uint64
-		p := payload(b.NextSeq(), 100)
-		if seq, err = b.Append(p); err == nil {
-			want[seq] = p
-		}
+	var gaps []Gap
+	var mu sync.Mutex
+	rec := func(g Gap) []byte {
+		mu.Lock()
+		gaps = append(gaps, g)
+		mu.Unlock()
+		return []byte(fmt.Sprintf("gap %d-%d %s", g.From, g.To, g.Reason))
 	}
+	b := mustOpen(t, cfg, WithFS(fsys), WithGapRecords(rec))
+	defer b.Close()
+	appendN(t, b, 10, 100)
+	fsys.setENOSPC(true, true)
+	_, err := b.Append(payload(11, 100), payload(12, 100))
 	if !errors.Is(err, ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("Append needing a roll on ENOSPC: %v", err)
+		t.Fatalf("Append with nothing to drop: %v", err)
+	}
+	st := b.Stats()
+	if st.Lost["full"] != 12 || st.Dropped != 12 || st.NextSeq != 13 || st.Pending != 0 {
+		t.Fatalf("want 10 dropped and 2 refused, all full, next seq 13: %+v", st)
 	}
 	fsys.setENOSPC(false, false)
-	for k, v := range appendN(t, b, 50, 100) {
-		want[k] = v
+	seq, err := b.Append([]byte("back"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	checkRecords(t, readAll(t, b), want)
-	b.Close()
-	b = mustOpen(t, cfg)
-	defer b.Close()
-	checkRecords(t, readAll(t, b), want)
+	recs := readAll(t, b)
+	if len(recs) != 2 || string(recs[0].Data) != "gap 1-12 full" || recs[1].Seq != seq || seq != recs[0].Seq+1 {
+		t.Fatalf("want one gap record for 1-12 and then the reading: %q", recs)
+	}
 }
 
 // TestSeqNeverRepeats: across reopen, kill -9 (a copy of the directory while

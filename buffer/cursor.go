@@ -22,12 +22,15 @@ const (
 )
 
 // Bounds on the cursor payload. maxDroppedRanges is the contract ("the
-// latest ten"). maxSavedAckRanges is what fits in a slot; when the acked
-// set is more fragmented than that, the smallest ranges are left out of the
-// saved cursor, which only costs duplicates after a restart.
+// latest ten"). maxSavedAckRanges is what fits in a slot beside the rest;
+// when the acked set is more fragmented than that, the smallest ranges are
+// left out of the saved cursor, which only costs duplicates after a restart.
 const (
 	maxDroppedRanges  = 10
-	maxSavedAckRanges = (slotMaxPayload - 8 - 4 - maxDroppedRanges*16 - 4) / 16
+	cursorFixedBytes  = 8 + 8*int(numReasons) + 8 + 4 + 4 + 4
+	maxSavedAckRanges = (slotMaxPayload - cursorFixedBytes - maxDroppedRanges*16 - maxPendingGaps*17) / 16
+	// maxSavedAckRangesV1 is what a version 1 cursor could hold.
+	maxSavedAckRangesV1 = (slotMaxPayload - 8 - 4 - maxDroppedRanges*16 - 4) / 16
 )
 
 // maxSeq bounds every seq read from disk, so that seq arithmetic (last+1,
@@ -36,14 +39,25 @@ const maxSeq = uint64(1) << 62
 
 // cursorState is what the cursor file persists.
 //
-// Payload layout (little endian):
+// Payload layout, version 2 (little endian):
 //
-//	dropped        int64
+//	epoch          [8]byte  the epoch these acks belong to
+//	lost           numReasons × int64, by Reason
+//	refused        int64    appends refused without a seq
 //	nDropped       uint32, then nDropped × (from uint64, to uint64)
+//	nGaps          uint32, then nGaps × (from uint64, to uint64, reason uint8)
 //	nAcked         uint32, then nAcked × (lo uint64, hi uint64), ascending, disjoint
+//
+// Version 1 (before epochs and reasons) was: dropped int64, the dropped
+// ranges, the acked ranges; it loads as an unknown epoch with every drop
+// counted as full.
 type cursorState struct {
-	dropped       int64
+	epoch         [8]byte
+	epochKnown    bool
+	lost          [numReasons]int64
+	refused       int64
 	droppedRanges []seqRange // oldest first
+	gaps          []Gap      // written in band once there is space
 	acked         rangeSet
 }
 
@@ -52,12 +66,22 @@ func encodeCursor(c *cursorState) []byte {
 	if len(acked) > maxSavedAckRanges {
 		acked = keepLargest(acked, maxSavedAckRanges)
 	}
-	b := make([]byte, 0, 16+16*(len(c.droppedRanges)+len(acked)))
-	b = binary.LittleEndian.AppendUint64(b, uint64(c.dropped))
+	b := make([]byte, 0, cursorFixedBytes+16*len(c.droppedRanges)+17*len(c.gaps)+16*len(acked))
+	b = append(b, c.epoch[:]...)
+	for _, n := range c.lost {
+		b = binary.LittleEndian.AppendUint64(b, uint64(n))
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(c.refused))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(c.droppedRanges)))
 	for _, r := range c.droppedRanges {
 		b = binary.LittleEndian.AppendUint64(b, r.lo)
 		b = binary.LittleEndian.AppendUint64(b, r.hi)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(c.gaps)))
+	for _, g := range c.gaps {
+		b = binary.LittleEndian.AppendUint64(b, g.From)
+		b = binary.LittleEndian.AppendUint64(b, g.To)
+		b = append(b, byte(g.Reason))
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(acked)))
 	for _, r := range acked {
@@ -76,17 +100,39 @@ func keepLargest(r []seqRange, n int) []seqRange {
 	return c
 }
 
-// decodeCursor parses and validates a cursor payload; a payload whose
-// checksum held but whose content is impossible is rejected like a bad
-// checksum, so load falls back to the other slot.
-func decodeCursor(p []byte) (*cursorState, error) {
+// decodeCursor parses and validates a cursor payload of the given slot
+// version; a payload whose checksum held but whose content is impossible is
+// rejected like a bad checksum, so load falls back to the other slot.
+func decodeCursor(version uint32, p []byte) (*cursorState, error) {
 	c := &cursorState{}
 	rd := byteReader{b: p}
-	d := rd.u64()
-	if d > uint64(maxSeq) {
-		return nil, fmt.Errorf("%w: dropped count %d", errBadPayload, d)
+	count := func(what string) (int64, error) {
+		v := rd.u64()
+		if v > maxSeq {
+			return 0, fmt.Errorf("%w: %s count %d", errBadPayload, what, v)
+		}
+		return int64(v), nil
 	}
-	c.dropped = int64(d)
+	var err error
+	switch version {
+	case cursorSlotV1:
+		if c.lost[ReasonFull], err = count("dropped"); err != nil {
+			return nil, err
+		}
+	case cursorSlotVersion:
+		copy(c.epoch[:], rd.take(8))
+		c.epochKnown = true
+		for i := range c.lost {
+			if c.lost[i], err = count(Reason(i).String()); err != nil {
+				return nil, err
+			}
+		}
+		if c.refused, err = count("refused"); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errBadVersion
+	}
 	nd := rd.u32()
 	if nd > maxDroppedRanges {
 		return nil, fmt.Errorf("%w: %d dropped ranges", errBadPayload, nd)
@@ -98,8 +144,21 @@ func decodeCursor(p []byte) (*cursorState, error) {
 		}
 		c.droppedRanges = append(c.droppedRanges, r)
 	}
+	if version == cursorSlotVersion {
+		ng := rd.u32()
+		if ng > maxPendingGaps {
+			return nil, fmt.Errorf("%w: %d gaps", errBadPayload, ng)
+		}
+		for i := uint32(0); i < ng && rd.ok(); i++ {
+			g := Gap{From: rd.u64(), To: rd.u64(), Reason: Reason(rd.u8())}
+			if g.From == 0 || g.From > g.To || g.To > maxSeq || g.Reason >= numReasons {
+				return nil, fmt.Errorf("%w: gap [%d,%d] reason %d", errBadPayload, g.From, g.To, g.Reason)
+			}
+			c.gaps = append(c.gaps, g)
+		}
+	}
 	na := rd.u32()
-	if na > maxSavedAckRanges {
+	if limit := map[uint32]int{cursorSlotV1: maxSavedAckRangesV1, cursorSlotVersion: maxSavedAckRanges}[version]; int(na) > limit {
 		return nil, fmt.Errorf("%w: %d acked ranges", errBadPayload, na)
 	}
 	var prev uint64
@@ -116,6 +175,22 @@ func decodeCursor(p []byte) (*cursorState, error) {
 		return nil, fmt.Errorf("%w: length", errBadPayload)
 	}
 	return c, nil
+}
+
+// highest returns the highest seq the cursor knows of (acked, dropped or a
+// pending gap): the next seq must be above it, whatever the seq file says.
+func (c *cursorState) highest() uint64 {
+	var h uint64
+	if n := len(c.acked.r); n > 0 {
+		h = c.acked.r[n-1].hi
+	}
+	for _, r := range c.droppedRanges {
+		h = max(h, r.hi)
+	}
+	for _, g := range c.gaps {
+		h = max(h, g.To)
+	}
+	return h
 }
 
 // seqState is what the seq file persists: the epoch and the high-water mark.
@@ -169,6 +244,26 @@ func (r *byteReader) u64() uint64 {
 	}
 	v := binary.LittleEndian.Uint64(r.b)
 	r.b = r.b[8:]
+	return v
+}
+
+func (r *byteReader) u8() uint8 {
+	if len(r.b) < 1 {
+		r.short, r.b = true, nil
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *byteReader) take(n int) []byte {
+	if len(r.b) < n {
+		r.short, r.b = true, nil
+		return make([]byte, n)
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
 	return v
 }
 

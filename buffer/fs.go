@@ -22,6 +22,9 @@ type FS interface {
 	ReadDir(name string) ([]os.DirEntry, error)
 	// MkdirAll is os.MkdirAll.
 	MkdirAll(name string, perm os.FileMode) error
+	// Stat is os.Stat; the buffer compares its directory's with
+	// os.SameFile to notice it was deleted or replaced.
+	Stat(name string) (os.FileInfo, error)
 	// SyncDir fsyncs a directory, making creates and removes in it durable.
 	SyncDir(name string) error
 	// Statfs returns the bytes available to an unprivileged user on the
@@ -66,6 +69,9 @@ func (OSFS) ReadDir(name string) ([]os.DirEntry, error) { return os.ReadDir(name
 
 // MkdirAll creates a directory and its parents.
 func (OSFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
+
+// Stat returns a file's information.
+func (OSFS) Stat(name string) (os.FileInfo, error) { return os.Stat(name) }
 
 // SyncDir fsyncs a directory.
 func (OSFS) SyncDir(name string) error {

@@ -29,9 +29,12 @@ type faultFS struct {
 	steps     int // mutating steps so far
 	enospcSeg bool
 	enospcNew bool
-	syncDelay time.Duration
-	durable   map[string]*durableState
-	free      func() int64 // nil: the real statfs
+	// freedByRemove: removing a segment ends ENOSPC, as freeing blocks
+	// on a real file system does.
+	freedByRemove bool
+	syncDelay     time.Duration
+	durable       map[string]*durableState
+	free          func() int64 // nil: the real statfs
 
 	written   atomic.Int64 // bytes written to any file
 	read      atomic.Int64 // bytes read from segment files
@@ -130,6 +133,11 @@ func (f *faultFS) Remove(name string) error {
 	if err := f.step(); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	if f.freedByRemove && strings.HasSuffix(name, segSuffix) {
+		f.enospcSeg, f.enospcNew = false, false
+	}
+	f.mu.Unlock()
 	return f.OSFS.Remove(name)
 }
 

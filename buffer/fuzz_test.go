@@ -17,9 +17,9 @@ func FuzzRecover(f *testing.F) {
 	for s := uint64(1); s <= 4; s++ {
 		seg = appendFrame(seg, s, bytes.Repeat([]byte{byte(s)}, int(s*7)))
 	}
-	cur := encodeCursor(&cursorState{dropped: 1, droppedRanges: []seqRange{{2, 2}}, acked: rangeSet{r: []seqRange{{2, 2}}}})
+	cur := encodeCursor(&cursorState{lost: [numReasons]int64{ReasonFull: 1}, droppedRanges: []seqRange{{2, 2}}, acked: rangeSet{r: []seqRange{{2, 2}}}})
 	f.Add(seg, cur, []byte{})
-	f.Add(seg[:len(seg)-5], []byte{}, encodeSlot(cursorMagic, 2, cur))
+	f.Add(seg[:len(seg)-5], []byte{}, encodeSlot(cursorMagic, cursorSlotVersion, 2, cur))
 	flipped := append([]byte(nil), seg...)
 	flipped[segHeaderSize+frameHeaderSize+30] ^= 4
 	f.Add(flipped, cur[:5], []byte("KCUR"))
@@ -33,7 +33,7 @@ func FuzzRecover(f *testing.F) {
 		slots := make([]byte, 2*slotSize)
 		copy(slots, rawSlot)
 		if len(curPayload) <= slotMaxPayload {
-			copy(slots[slotSize:], encodeSlot(cursorMagic, 1, curPayload))
+			copy(slots[slotSize:], encodeSlot(cursorMagic, cursorSlotVersion, 1, curPayload))
 		}
 		os.WriteFile(filepath.Join(dir, cursorFile), slots, 0o640)
 

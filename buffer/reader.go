@@ -160,7 +160,7 @@ func (b *Buffer) release(s *segment) {
 // scan reads frames of one segment into out. It reports whether Next should
 // position again (segment done, or a long acked run to seek over).
 func (r *Reader) scan(v *readView, out *[]Record, data *[]byte, size *int, full func(int) bool) (again bool) {
-	sc := scanner{r: v.rf, off: r.off, end: v.end, min: r.min, buf: r.win[:0]}
+	sc := scanner{r: v.rf, off: r.off, end: v.end, min: r.min, maxData: r.b.maxFrameData(), buf: r.win[:0]}
 	if r.winSeg == v.seg {
 		sc.buf, sc.bufOff = r.win, r.winOff
 	}
@@ -236,7 +236,7 @@ func (r *Reader) carve(data *[]byte, d []byte) []byte {
 // noteLost counts seqs found unreadable at run time as dropped.
 func (b *Buffer) noteLost(lo, hi uint64, path string) {
 	b.mu.Lock()
-	n := b.markLostLocked(lo, hi)
+	n := b.markLostLocked(lo, hi, ReasonCorrupt)
 	b.mu.Unlock()
 	if n > 0 {
 		b.log.Warn("skipped corrupt records", "file", path, "records", n, "from", lo, "to", hi)

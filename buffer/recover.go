@@ -40,7 +40,10 @@ func (b *Buffer) recover(readOnly bool) error {
 	sort.Slice(files, func(i, j int) bool { return files[i].first < files[j].first })
 
 	seqPath := filepath.Join(b.dir, seqFile)
-	seqTx, seqPayload, seqErr := readSlotFile(b.fs, seqPath, seqMagic, func(p []byte) error {
+	seqTx, _, seqPayload, seqErr := readSlotFile(b.fs, seqPath, seqMagic, func(v uint32, p []byte) error {
+		if v != seqSlotVersion {
+			return errBadVersion
+		}
 		_, err := decodeSeq(p)
 		return err
 	})
@@ -64,13 +67,30 @@ func (b *Buffer) recover(readOnly bool) error {
 	}
 
 	curPath := filepath.Join(b.dir, cursorFile)
-	curTx, curPayload, curErr := readSlotFile(b.fs, curPath, cursorMagic, func(p []byte) error {
-		_, err := decodeCursor(p)
+	curTx, curVer, curPayload, curErr := readSlotFile(b.fs, curPath, cursorMagic, func(v uint32, p []byte) error {
+		_, err := decodeCursor(v, p)
 		return err
 	})
+	// The seq and cursor files are checked against each other, and every
+	// disagreement is resolved toward no loss: the next seq goes above
+	// every seq either file knows of, and acknowledgements of another
+	// epoch are not inherited (the records on disk go out again).
+	var known uint64 // the highest seq the cursor knows of
 	if curErr == nil {
-		c, _ := decodeCursor(curPayload)
-		b.acked, b.dropped, b.droppedRanges = c.acked, c.dropped, c.droppedRanges
+		c, _ := decodeCursor(curVer, curPayload)
+		b.lost, b.refused, b.droppedRanges = c.lost, c.refused, c.droppedRanges
+		known = c.highest()
+		if c.epochKnown && c.epoch != b.seqState.epoch {
+			b.log.Warn("cursor belongs to another epoch than the seq file: its acknowledgements are not carried over, every record on disk will be delivered again",
+				"cursor_epoch", epochString(c.epoch), "epoch", b.epoch)
+			newEpoch = true
+		} else {
+			b.acked, b.gaps = c.acked, c.gaps
+		}
+		if seqErr == nil && known >= b.hwm {
+			b.log.Warn("seq file is behind the cursor (damaged or restored from an old copy): new seqs start above the cursor's",
+				"seq_hwm", b.hwm, "cursor_highest", known)
+		}
 	} else if !errors.Is(curErr, fs.ErrNotExist) || len(files) > 0 {
 		b.log.Warn("cursor unreadable: every record on disk will be delivered again", "err", curErr)
 	}
@@ -81,6 +101,7 @@ func (b *Buffer) recover(readOnly bool) error {
 		high     uint64 // highest seq covered by the segments so far
 		maxFirst uint64
 		removed  bool
+		torn     bool
 	)
 	for i, sf := range files {
 		path := filepath.Join(b.dir, sf.name)
@@ -88,10 +109,11 @@ func (b *Buffer) recover(readOnly bool) error {
 		if i+1 < len(files) {
 			nextFirst = files[i+1].first
 		}
-		seg, l, err := b.scanSegment(path, sf.first, high, nextFirst, i == len(files)-1, readOnly)
+		seg, l, cut, err := b.scanSegment(path, sf.first, high, nextFirst, i == len(files)-1, readOnly)
 		if err != nil {
 			return err
 		}
+		torn = torn || cut
 		// Even a file that held no record shows its seq was about to be
 		// handed out: never hand it out again.
 		maxFirst = max(maxFirst, sf.first)
@@ -115,11 +137,32 @@ func (b *Buffer) recover(readOnly bool) error {
 	for _, s := range segs {
 		b.bytes += s.fileSize
 	}
-	b.nextSeq = max(b.hwm, high+1, maxFirst+1, 1)
+	b.nextSeq = max(b.hwm, high+1, maxFirst+1, known+1, 1)
 	for _, l := range lost {
-		if n := b.markLostLocked(l.lo, l.hi); n > 0 {
+		if n := b.markLostLocked(l.lo, l.hi, ReasonCorrupt); n > 0 {
 			b.log.Warn("skipped corrupt records", "file", l.path, "records", n, "from", l.lo, "to", l.hi)
 		}
+	}
+	// Seqs above everything recorded and below the next seq were
+	// reserved by a process that crashed (or lost in the torn tail it
+	// left): say so, so consumers can tell them from a loss. A clean
+	// stop saves the exact next seq and leaves none.
+	if used := max(high, known); b.nextSeq > used+1 {
+		reason := ReasonUnused
+		if torn {
+			reason = ReasonTorn
+		}
+		b.markLostLocked(used+1, b.nextSeq-1, reason)
+	}
+	if newEpoch {
+		// Seqs of a new epoch that no record on disk has were never
+		// used in it.
+		var prev uint64
+		for _, s := range segs {
+			b.markLostLocked(prev+1, s.first-1, ReasonUnused)
+			prev = max(prev, s.last)
+		}
+		b.markLostLocked(prev+1, b.nextSeq-1, ReasonUnused)
 	}
 	lostAny := b.cursorDirty
 	b.normalizeLocked()
@@ -129,7 +172,7 @@ func (b *Buffer) recover(readOnly bool) error {
 	}
 
 	var created bool
-	if b.seqf, created, err = openSlotFile(b.fs, seqPath, seqMagic, seqTx); err != nil {
+	if b.seqf, created, err = openSlotFile(b.fs, seqPath, seqMagic, seqSlotVersion, seqTx); err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
 	if newEpoch {
@@ -138,7 +181,7 @@ func (b *Buffer) recover(readOnly bool) error {
 		}
 	}
 	createdCursor := false
-	if b.curf, createdCursor, err = openSlotFile(b.fs, curPath, cursorMagic, curTx); err != nil {
+	if b.curf, createdCursor, err = openSlotFile(b.fs, curPath, cursorMagic, cursorSlotVersion, curTx); err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
 	if created || createdCursor {
@@ -167,40 +210,39 @@ type lostRange struct {
 // is skipped); nextFirst is the next segment's first seq (0 if last). It
 // returns nil for a file too short to hold a header, which it removes
 // (unless readOnly): such a file is a roll that crashed before any record.
-func (b *Buffer) scanSegment(path string, nameFirst, high, nextFirst uint64, isLast, readOnly bool) (*segment, []lostRange, error) {
+func (b *Buffer) scanSegment(path string, nameFirst, high, nextFirst uint64, isLast, readOnly bool) (seg *segment, lost []lostRange, torn bool, err error) {
 	f, err := b.fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, nil // deleted while ReadStats was listing
+			return nil, nil, false, nil // deleted while ReadStats was listing
 		}
-		return nil, nil, fmt.Errorf("buffer: %w", err)
+		return nil, nil, false, fmt.Errorf("buffer: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("buffer: %w", err)
+		return nil, nil, false, fmt.Errorf("buffer: %w", err)
 	}
 	size := fi.Size()
 	if size < segHeaderSize {
 		if !readOnly {
 			b.log.Info("removing segment without a header (crash during roll)", "file", path)
 			if err := b.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, nil, fmt.Errorf("buffer: %w", err)
+				return nil, nil, false, fmt.Errorf("buffer: %w", err)
 			}
 		}
-		return nil, nil, nil
+		return nil, nil, false, nil
 	}
 	first := max(nameFirst, high+1)
-	seg := &segment{first: first, last: first - 1, size: segHeaderSize, fileSize: size, path: path}
+	seg = &segment{first: first, last: first - 1, size: segHeaderSize, fileSize: size, path: path}
 	hdr := make([]byte, segHeaderSize)
 	if _, err := f.ReadAt(hdr, 0); err != nil {
-		return nil, nil, fmt.Errorf("buffer: read %s: %w", path, err)
+		return nil, nil, false, fmt.Errorf("buffer: read %s: %w", path, err)
 	}
 	if err := checkSegHeader(hdr, nameFirst); err != nil {
 		b.log.Warn("segment header invalid; scanning its frames anyway", "file", path, "err", err)
 	}
-	var lost []lostRange
-	sc := scanner{r: f, off: segHeaderSize, end: size, min: first}
+	sc := scanner{r: f, off: segHeaderSize, end: size, min: first, maxData: b.maxFrameData()}
 	expected := first
 	var trailing int64
 	for {
@@ -226,10 +268,10 @@ func (b *Buffer) scanSegment(path string, nameFirst, high, nextFirst uint64, isL
 		if !isLast && nextFirst > expected {
 			lost = append(lost, lostRange{expected, nextFirst - 1, path})
 		}
-		return seg, lost, nil
+		return seg, lost, false, nil
 	}
 	if trailing == 0 {
-		return seg, lost, nil
+		return seg, lost, false, nil
 	}
 	if !isLast {
 		// A sealed segment was fsynced before the next one began, so
@@ -239,18 +281,18 @@ func (b *Buffer) scanSegment(path string, nameFirst, high, nextFirst uint64, isL
 		if nextFirst > expected {
 			lost = append(lost, lostRange{expected, nextFirst - 1, path})
 		}
-		return seg, lost, nil
+		return seg, lost, false, nil
 	}
 	// A torn tail: the last write before a crash. Cut it so appends after
 	// this recovery follow valid frames (new appends go to a new segment,
 	// and a segment that is not the last must end on a frame boundary).
 	b.log.Warn("cutting torn tail", "file", path, "offset", seg.size, "bytes", trailing)
 	if readOnly {
-		return seg, lost, nil
+		return seg, lost, true, nil
 	}
 	wf, err := b.fs.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("buffer: %w", err)
+		return nil, nil, false, fmt.Errorf("buffer: %w", err)
 	}
 	err = wf.Truncate(seg.size)
 	if err == nil {
@@ -260,8 +302,8 @@ func (b *Buffer) scanSegment(path string, nameFirst, high, nextFirst uint64, isL
 		err = cerr
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("buffer: cut torn tail of %s: %w", path, err)
+		return nil, nil, false, fmt.Errorf("buffer: cut torn tail of %s: %w", path, err)
 	}
 	seg.fileSize = seg.size
-	return seg, lost, nil
+	return seg, lost, true, nil
 }

@@ -43,9 +43,6 @@ const (
 	// a reader seeks to the last entry at or before its seq and scans at
 	// most this much.
 	indexEvery = 64 << 10
-	// maxFrameData bounds a payload length read from disk, whatever
-	// segment_bytes was when it was written.
-	maxFrameData = 1 << 30
 )
 
 func segName(first uint64) string { return fmt.Sprintf("%020d%s", first, segSuffix) }
@@ -182,6 +179,10 @@ type scanner struct {
 	off int64  // next offset to look at
 	end int64  // no frame may extend past it
 	min uint64 // a valid frame's seq must be >= min; becomes seq+1
+	// maxData bounds a payload length read from disk: segment_bytes, so
+	// a crafted or sparse segment can never make the scanner allocate
+	// more than a segment's worth.
+	maxData int64
 
 	buf    []byte
 	bufOff int64
@@ -237,7 +238,7 @@ func (s *scanner) frameAt(off int64) (frame, bool) {
 	n := int64(binary.LittleEndian.Uint32(h[0:]))
 	seq := binary.LittleEndian.Uint64(h[4:])
 	dataCRC := binary.LittleEndian.Uint32(h[12:])
-	if seq < s.min || seq == 0 || seq > maxSeq || n > maxFrameData || n > s.end-off-frameHeaderSize {
+	if seq < s.min || seq == 0 || seq > maxSeq || n > s.maxData || n > s.end-off-frameHeaderSize {
 		return frame{}, false
 	}
 	d := s.window(off+frameHeaderSize, int(n))
@@ -245,6 +246,27 @@ func (s *scanner) frameAt(off int64) (frame, bool) {
 		return frame{}, false
 	}
 	return frame{seq: seq, off: off, size: frameHeaderSize + n, data: d}, true
+}
+
+// skipZeros returns the next offset after off worth testing for a frame.
+// A frame's seq (bytes 4..12 of its header) is never zero, so in a run of
+// zero bytes (a power loss on an SD card leaves whole blocks of them) no
+// frame can start earlier than 11 bytes before the run's end: a zero-filled
+// segment is crossed a window at a time, not one CRC per byte.
+func (s *scanner) skipZeros(off int64) int64 {
+	next := off + 1
+	w := s.window(off, min(scanWindow, int(s.end-off)))
+	if len(w) == 0 || w[0] != 0 {
+		return next
+	}
+	run := int64(len(w))
+	for i, c := range w {
+		if c != 0 {
+			run = int64(i)
+			break
+		}
+	}
+	return max(next, off+run-11)
 }
 
 // next returns the next valid frame. skipped is the number of bytes before
@@ -261,7 +283,7 @@ func (s *scanner) next() (f frame, skipped int64, ok bool) {
 		if s.err != nil {
 			break
 		}
-		s.off++
+		s.off = s.skipZeros(s.off)
 	}
 	skipped = s.off - start
 	if s.err != nil {

@@ -28,16 +28,21 @@ const (
 	slotSize       = 4096
 	slotHeaderSize = 20
 	slotMaxPayload = slotSize - slotHeaderSize - 4
-	slotVersion    = 1
+	// seqSlotVersion and cursorSlotVersion are the payload layouts each
+	// file writes; load also takes cursorSlotV1, the layout before the
+	// cursor carried its epoch and losses by reason.
+	seqSlotVersion    = 1
+	cursorSlotV1      = 1
+	cursorSlotVersion = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeSlot returns the bytes of a slot; payload must fit slotMaxPayload.
-func encodeSlot(magic uint32, txid uint64, payload []byte) []byte {
+func encodeSlot(magic, version uint32, txid uint64, payload []byte) []byte {
 	b := make([]byte, slotHeaderSize+len(payload)+4)
 	binary.LittleEndian.PutUint32(b[0:], magic)
-	binary.LittleEndian.PutUint32(b[4:], slotVersion)
+	binary.LittleEndian.PutUint32(b[4:], version)
 	binary.LittleEndian.PutUint64(b[8:], txid)
 	binary.LittleEndian.PutUint32(b[16:], uint32(len(payload)))
 	copy(b[slotHeaderSize:], payload)
@@ -46,40 +51,40 @@ func encodeSlot(magic uint32, txid uint64, payload []byte) []byte {
 	return b
 }
 
-// decodeSlot validates one slot's bytes (any length) and returns its txid
-// and payload. Every failure maps to its own error, as bbolt's meta.Validate.
-func decodeSlot(b []byte, magic uint32, index int) (txid uint64, payload []byte, err error) {
+// decodeSlot validates one slot's bytes (any length) and returns its txid,
+// payload version and payload. Every failure maps to its own error, as
+// bbolt's meta.Validate; the version is checked by the payload's decoder.
+func decodeSlot(b []byte, magic uint32, index int) (txid uint64, version uint32, payload []byte, err error) {
 	if len(b) < slotHeaderSize+4 {
-		return 0, nil, io.ErrUnexpectedEOF
+		return 0, 0, nil, io.ErrUnexpectedEOF
 	}
 	if binary.LittleEndian.Uint32(b[0:]) != magic {
-		return 0, nil, errBadMagic
+		return 0, 0, nil, errBadMagic
 	}
-	if binary.LittleEndian.Uint32(b[4:]) != slotVersion {
-		return 0, nil, errBadVersion
-	}
+	version = binary.LittleEndian.Uint32(b[4:])
 	txid = binary.LittleEndian.Uint64(b[8:])
 	n := binary.LittleEndian.Uint32(b[16:])
 	if n > slotMaxPayload || int(n)+slotHeaderSize+4 > len(b) {
-		return 0, nil, errBadPayload
+		return 0, 0, nil, errBadPayload
 	}
 	end := slotHeaderSize + int(n)
 	if crc32.Checksum(b[:end], castagnoli) != binary.LittleEndian.Uint32(b[end:]) {
-		return 0, nil, errBadChecksum
+		return 0, 0, nil, errBadChecksum
 	}
 	// A slot copied to the wrong place is not trusted: txid decides where
 	// a slot is written.
 	if txid == 0 || int(txid%2) != index {
-		return 0, nil, errBadPayload
+		return 0, 0, nil, errBadPayload
 	}
-	return txid, b[slotHeaderSize:end], nil
+	return txid, version, b[slotHeaderSize:end], nil
 }
 
 // pickSlot returns the payload of the valid slot with the highest txid for
 // which valid(payload) holds, trying the other slot if it does not.
-func pickSlot(data []byte, magic uint32, valid func([]byte) error) (txid uint64, payload []byte, err error) {
+func pickSlot(data []byte, magic uint32, valid func(version uint32, payload []byte) error) (txid uint64, version uint32, payload []byte, err error) {
 	type cand struct {
 		txid    uint64
+		version uint32
 		payload []byte
 	}
 	var cands []cand
@@ -90,58 +95,59 @@ func pickSlot(data []byte, magic uint32, valid func([]byte) error) (txid uint64,
 			errs = append(errs, fmt.Errorf("slot %d: %w", i, io.ErrUnexpectedEOF))
 			continue
 		}
-		t, p, err := decodeSlot(data[lo:min(len(data), lo+slotSize)], magic, i)
+		t, v, p, err := decodeSlot(data[lo:min(len(data), lo+slotSize)], magic, i)
 		if err == nil {
-			err = valid(p)
+			err = valid(v, p)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("slot %d: %w", i, err))
 			continue
 		}
-		cands = append(cands, cand{t, p})
+		cands = append(cands, cand{t, v, p})
 	}
 	if len(cands) == 0 {
-		return 0, nil, errors.Join(errs...)
+		return 0, 0, nil, errors.Join(errs...)
 	}
 	best := cands[0]
 	if len(cands) == 2 && cands[1].txid > best.txid {
 		best = cands[1]
 	}
-	return best.txid, best.payload, nil
+	return best.txid, best.version, best.payload, nil
 }
 
 // slotFile is an open slot file.
 type slotFile struct {
-	f     File
-	path  string
-	magic uint32
-	txid  uint64 // txid of the last slot written or loaded
+	f       File
+	path    string
+	magic   uint32
+	version uint32 // of the payloads save writes
+	txid    uint64 // txid of the last slot written or loaded
 }
 
 // readSlotFile loads the best slot of path without opening it for writing.
 // A missing file returns an error wrapping fs.ErrNotExist.
-func readSlotFile(fsys FS, path string, magic uint32, valid func([]byte) error) (uint64, []byte, error) {
+func readSlotFile(fsys FS, path string, magic uint32, valid func(uint32, []byte) error) (uint64, uint32, []byte, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	defer f.Close()
 	data := make([]byte, 2*slotSize)
 	n, err := f.ReadAt(data, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, nil, fmt.Errorf("read %s: %w", path, err)
+		return 0, 0, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	t, p, err := pickSlot(data[:n], magic, valid)
+	t, v, p, err := pickSlot(data[:n], magic, valid)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s: %w", path, err)
+		return 0, 0, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return t, p, nil
+	return t, v, p, nil
 }
 
 // openSlotFile opens (creating if missing) a slot file for saving. txid is
 // the txid of the slot that load chose (0 if none was valid), so the next
 // save overwrites the other slot.
-func openSlotFile(fsys FS, path string, magic uint32, txid uint64) (sf *slotFile, created bool, err error) {
+func openSlotFile(fsys FS, path string, magic, version uint32, txid uint64) (sf *slotFile, created bool, err error) {
 	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		f, err = fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
@@ -159,7 +165,7 @@ func openSlotFile(fsys FS, path string, magic uint32, txid uint64) (sf *slotFile
 			return nil, true, fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	return &slotFile{f: f, path: path, magic: magic, txid: txid}, created, nil
+	return &slotFile{f: f, path: path, magic: magic, version: version, txid: txid}, created, nil
 }
 
 // save writes payload into the older slot and, if sync, fsyncs it. The
@@ -170,7 +176,7 @@ func (s *slotFile) save(payload []byte, sync bool, fp func(string) error, name s
 		return fmt.Errorf("%s: payload of %d bytes exceeds a slot", s.path, len(payload))
 	}
 	txid := s.txid + 1
-	b := encodeSlot(s.magic, txid, payload)
+	b := encodeSlot(s.magic, s.version, txid, payload)
 	if err := fp(name + "BeforeWrite"); err != nil {
 		return err
 	}

@@ -249,7 +249,9 @@ func (k *kit) stop() {
 
 func (k *kit) bufferStats() buffer.Stats {
 	k.t.Helper()
-	st, err := buffer.ReadStats(filepath.Join(k.dir, "buffer"))
+	cfg := buffer.DefaultConfig()
+	cfg.Dir = filepath.Join(k.dir, "buffer")
+	st, err := buffer.ReadStats(cfg)
 	if err != nil {
 		k.t.Fatal(err)
 	}

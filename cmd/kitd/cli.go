@@ -385,7 +385,7 @@ func (e *env) bufferCmd() *cobra.Command {
 			if err := cfg.Buffer.Validate(); err != nil {
 				return usageError{fmt.Errorf("%s: buffer.%w", file, err)}
 			}
-			st, err := buffer.ReadStats(cfg.Buffer.Dir)
+			st, err := buffer.ReadStats(cfg.Buffer)
 			if err != nil {
 				return err
 			}
