@@ -14,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,7 +112,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 // config file. It returns nil after a clean shutdown.
 func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 	a.started = time.Now()
-	buf, err := buffer.Open(a.cfg.Buffer)
+	buf, err := buffer.Open(a.cfg.Buffer, buffer.WithLogger(a.log), buffer.WithGapRecords(a.gapRecord))
 	if err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
@@ -233,6 +234,17 @@ func run[T any](v T, fn func(context.Context) error, log *slog.Logger, name stri
 	return c
 }
 
+// gapRecord stamps a gap the buffer found like a reading taken now, so it
+// carries the same clock state and is re-stamped the same way.
+func (a *Agent) gapRecord(g buffer.Gap) []byte {
+	clk := a.opts.Clock
+	tg := telemetry.Gap{From: g.From, To: g.To, Reason: g.Reason.String(), Time: clk.Now(), Boot: clk.Boot(), Mono: clk.Mono()}
+	if !clk.Synced() {
+		tg.Clock = telemetry.ClockUnsynced
+	}
+	return telemetry.MarshalGap(nil, tg)
+}
+
 // sink is where the scheduler's readings go: encoded and appended to the
 // buffer, which is the only record of what must be delivered.
 func (a *Agent) sink(r telemetry.Reading) error {
@@ -315,6 +327,8 @@ func certsHash(cfg *config.Config) [32]byte {
 type Stats struct {
 	Connected        bool
 	Pending, Dropped int64
+	// Lost counts lost seqs by reason (buffer.Stats.Lost).
+	Lost             map[string]int64
 	Delivered        int64
 	LastPublishError string
 }
@@ -324,7 +338,7 @@ func (a *Agent) Stats() Stats {
 	var s Stats
 	if a.buf != nil {
 		b := a.buf.Stats()
-		s.Pending, s.Dropped = b.Pending, b.Dropped
+		s.Pending, s.Dropped, s.Lost = b.Pending, b.Dropped, b.Lost
 	}
 	if c := a.pub.Load(); c != nil {
 		p := c.v.Stats()
@@ -346,7 +360,7 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		if s.Connected {
 			state = "connected"
 		}
-		line := fmt.Sprintf("%s, %d pending, %d dropped", state, s.Pending, s.Dropped)
+		line := fmt.Sprintf("%s, %d pending, %d dropped%s", state, s.Pending, s.Dropped, lossDetail(s.Lost))
 		if line != last {
 			_ = a.opts.Notifier.Status(line)
 			last = line
@@ -359,6 +373,26 @@ func (a *Agent) reportStatus(ctx context.Context) {
 	}
 }
 
+// lossDetail spells out the non-zero loss counts by reason, in the buffer's
+// order: " (full 120, corrupt 3)".
+func lossDetail(lost map[string]int64) string {
+	var parts []string
+	for _, r := range buffer.Reasons() {
+		if n := lost[r.String()]; n > 0 && r != buffer.ReasonUnused {
+			parts = append(parts, fmt.Sprintf("%s %d", r, n))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// bufferFailLimit is how long every buffer write may fail (an unwritable or
+// read-only directory, I/O errors; not a full disk, which the buffer copes
+// with) before the agent stops being healthy and systemd restarts it.
+const bufferFailLimit = time.Minute
+
 // checks are the watchdog's liveness probes: a wedged scheduler or
 // publisher loop stops the pings and systemd restarts the agent.
 func (a *Agent) checks() []systemd.Check {
@@ -367,6 +401,12 @@ func (a *Agent) checks() []systemd.Check {
 	return []systemd.Check{
 		systemd.ProgressCheck("scheduler", a.opts.progress("scheduler", func() time.Time { return a.sched.Load().v.Progress() }), maxAge),
 		systemd.ProgressCheck("publisher", a.opts.progress("publisher", func() time.Time { return a.pub.Load().v.Progress() }), maxAge),
+		func(now time.Time) error {
+			if since := a.buf.FailingSince(); !since.IsZero() && now.Sub(since) > bufferFailLimit {
+				return fmt.Errorf("buffer: every write has failed for %s", now.Sub(since).Round(time.Second))
+			}
+			return nil
+		},
 	}
 }
 
@@ -380,7 +420,7 @@ func (a *Agent) shadowState() shadow.State {
 		})
 	}
 	b := a.buf.Stats()
-	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, DroppedRanges: b.DroppedRanges}
+	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, Lost: b.Lost, DroppedRanges: b.DroppedRanges}
 	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
 	return st
 }

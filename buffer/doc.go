@@ -47,24 +47,33 @@
 // the other. Both slots are allocated when the file is created, so a save
 // needs no free blocks.
 //
-// The cursor payload is the number of records ever dropped (int64), up to
-// ten dropped [from, to] seq ranges, and the acknowledged set as ascending
-// disjoint [lo, hi] ranges (at most 243; when acks are more fragmented the
-// smallest ranges are left out, which only costs duplicates). The acked set
+// The cursor payload (slot version 2, see cursor.go) is the epoch it belongs
+// to, the lost seqs counted by reason (full, corrupt, torn, discarded,
+// unused) and the readings refused without a seq, up to ten dropped
+// [from, to] seq ranges (adjacent ones merged), up to 32 gaps not yet
+// written as gap records, and the acknowledged set as ascending disjoint
+// [lo, hi] ranges (at most 206; when acks are more fragmented the smallest
+// ranges are left out, which only costs duplicates). Version 1 cursors
+// (no epoch, one drop count) still load. The acked set
 // holds every seq that needs no delivery: acked, dropped, skipped as
 // corrupt, or never written; it stays a contiguous prefix plus a few ranges
 // of the live tail. The cursor is saved at most every sync_interval after
 // an ack, on Sync and on Close, and always (fsynced) before a segment is
-// dropped for space.
+// deleted, so no seq is ever neither in a segment nor in the cursor.
 //
 // The seq payload is the 8-byte epoch and the high-water mark (hwm): every
 // seq handed out is below hwm, and a new hwm (in blocks of 4096 seqs) is
 // fsynced before any seq below it is handed out, under every sync policy.
-// On open, the next seq is the largest of hwm, the last seq on disk + 1 and
-// the highest segment name + 1: a crash leaves a gap, never a repeat. If
-// the seq file is lost or unreadable, a new epoch is made (seqs go on from
-// what is on disk, but consumers must not deduplicate across the change).
-// The epoch is also new when the directory is created from nothing.
+// It is written to both slots in turn, so a slot damaged later falls back to
+// the same mark, never an older one. A clean Close saves the exact next seq.
+// On open, the next seq is the largest of hwm, the last seq on disk + 1, the
+// highest segment name + 1 and the highest seq the cursor knows + 1: a crash
+// leaves a gap (reported as unused, or torn after a cut tail), never a
+// repeat. If the seq file is lost or unreadable, a new epoch is made (seqs
+// go on above everything known); a cursor of another epoch gives it no
+// acknowledgements, so every record on disk is delivered again, and the seqs
+// of the new epoch with no record are reported as unused. The epoch is also
+// new when the directory is created from nothing.
 //
 // # Guarantees
 //
@@ -103,14 +112,24 @@
 // system, the lock), never because of the bytes it finds.
 //
 // Space: before each write, if the segments would exceed max_bytes, or the
-// file system's available space (statfs, refreshed every MiB written or 5
-// seconds) would fall below min_free_bytes, the oldest segments are dropped:
-// their unacknowledged records are counted and ranged in the cursor, the
-// cursor is fsynced, then the files are unlinked and the directory fsynced.
-// If dropping everything would still not leave min_free_bytes, or a write
-// fails with ENOSPC, Append returns an error wrapping ErrNoSpace and the
-// system error; nothing is half-accepted, the seqs are reused by the next
-// Append, and it succeeds once there is space.
+// file system's available space (statfs, refreshed every 256KiB written or
+// second) would fall below min_free_bytes, the oldest segments are dropped,
+// down to the one being written: their unacknowledged records are counted
+// and ranged in the cursor, the cursor is fsynced, then the files are
+// unlinked and the directory fsynced. A write that fails with ENOSPC drops
+// the oldest segment and is retried, whatever min_free_bytes says. Only
+// when nothing is left to drop does Append return an error wrapping
+// ErrNoSpace; the refused records still get seqs (if the seq file can be
+// written) and a gap of reason full, so the loss is explained.
+//
+// Every loss is counted by Reason and, with WithGapRecords, written into the
+// log itself as a gap record ahead of the next append (at once when idle),
+// so a consumer can explain every missing seq from the stream alone.
+//
+// The directory is checked on the same cadence as the free space: deleted or
+// replaced, it is made again (mode 0750, lock, seq and cursor files) and the
+// records it held count as lost (corrupt). A run of failed writes for other
+// reasons (read-only, permissions, I/O) is reported by FailingSince.
 //
 // Readers never return acked or dropped records. A Reader keeps its segment
 // and file offset, and seeks through a sparse per-segment index (one entry

@@ -268,6 +268,7 @@ type observer struct {
 	seqs     map[uint64]int
 	arrivals []arrival
 	status   []string
+	gaps     []string // "from-to reason" of each gap record
 }
 
 type arrival struct {
@@ -320,6 +321,10 @@ type wireReading struct {
 	Clock    string             `json:"clock"`
 	Values   map[string]float64 `json:"values"`
 	Readings []wireReading      `json:"readings"`
+	Gap      *struct {
+		From, To uint64
+		Reason   string
+	} `json:"gap"`
 }
 
 func (o *observer) handle(_ mqtt.Client, m mqtt.Message) {
@@ -340,6 +345,16 @@ func (o *observer) handle(_ mqtt.Client, m mqtt.Message) {
 	}
 	now := time.Now()
 	for _, r := range rs {
+		if r.Gap != nil {
+			// A gap record explains seqs that will never come; it is
+			// not a reading.
+			if r.Seq == 0 || r.Gap.From == 0 || r.Gap.To < r.Gap.From || r.Gap.Reason == "" {
+				o.t.Errorf("gap record misses a wire-contract field: %s", m.Payload())
+			}
+			o.gaps = append(o.gaps, fmt.Sprintf("%d-%d %s", r.Gap.From, r.Gap.To, r.Gap.Reason))
+			o.seqs[r.Seq]++ // delivered: its own seq is accounted for
+			continue
+		}
 		if r.Sensor == "" || r.TS == "" || len(r.Values) == 0 || r.Seq == 0 {
 			o.t.Errorf("reading misses a wire-contract field: %s", m.Payload())
 		}
@@ -349,6 +364,32 @@ func (o *observer) handle(_ mqtt.Client, m mqtt.Message) {
 		o.seqs[r.Seq]++
 		o.arrivals = append(o.arrivals, arrival{at: now, seq: r.Seq})
 	}
+}
+
+// unexplained returns the seqs below the highest one received that neither
+// arrived nor are covered by a gap record: what a consumer could not explain.
+func (o *observer) unexplained() []uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	covered := map[uint64]bool{}
+	for _, g := range o.gaps {
+		var from, to uint64
+		fmt.Sscanf(g, "%d-%d", &from, &to)
+		for s := from; s <= to; s++ {
+			covered[s] = true
+		}
+	}
+	var high uint64
+	for s := range o.seqs {
+		high = max(high, s)
+	}
+	var out []uint64
+	for s := uint64(1); s < high; s++ {
+		if o.seqs[s] == 0 && !covered[s] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (o *observer) count() int {

@@ -353,8 +353,10 @@ func (d *drainer) discard(seqs []uint64) {
 		return
 	}
 	d.p.discarded.Add(int64(len(seqs)))
-	if err := d.p.buf.Ack(seqs...); err != nil {
-		d.p.log.Error("buffer ack failed", "err", err)
+	// Discard, not Ack: the buffer counts them and tells consumers in band
+	// (a gap record, reason discarded) that these seqs will never come.
+	if err := d.p.buf.Discard(buffer.ReasonDiscarded, seqs...); err != nil {
+		d.p.log.Error("buffer discard failed", "err", err)
 	}
 }
 

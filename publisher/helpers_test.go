@@ -66,7 +66,11 @@ func openBuffer(t testing.TB) *buffer.Buffer {
 	cfg.Dir = t.TempDir()
 	cfg.Sync = buffer.SyncNever
 	cfg.MinFreeBytes = 0
-	b, err := buffer.Open(cfg)
+	// Gap records as the agent makes them, so discards are explained in
+	// band in every test.
+	b, err := buffer.Open(cfg, buffer.WithGapRecords(func(g buffer.Gap) []byte {
+		return telemetry.MarshalGap(nil, telemetry.Gap{From: g.From, To: g.To, Reason: g.Reason.String(), Time: time.Now()})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,25 @@ func TestPackSkipsUndecodableRecords(t *testing.T) {
 	if n := sink.count("discarding a buffered record that does not decode"); n != 1 {
 		t.Fatalf("undecodable records logged %d times, want once (repeats folded)", n)
 	}
+	// The discarded seqs are explained in band: the buffer appends a gap
+	// record for them, which goes out like a reading.
+	bad := good[2] + 1
+	var gap *message
+	for deadline := time.Now().Add(10 * time.Second); gap == nil && time.Now().Before(deadline); {
+		for _, m := range drainAll(t, newDrainer(p)) {
+			if strings.Contains(string(m.payload), `"gap"`) {
+				gap = m
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := fmt.Sprintf(`"gap":{"from":%d,"to":%d,"reason":"discarded"}`, bad, bad+1)
+	if gap == nil || !strings.Contains(string(gap.payload), want) || gap.seqs[0] <= good[len(good)-1] {
+		t.Fatalf("no gap record %s after the readings: %v", want, gap)
+	}
+	if st := buf.Stats(); st.Lost["discarded"] != 2 || st.Dropped != 2 {
+		t.Fatalf("discards not counted as lost: %+v", st)
+	}
 }
 
 func TestPackBatchesByCountAndBytes(t *testing.T) {

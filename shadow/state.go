@@ -36,6 +36,9 @@ type Sensor struct {
 // Buffer is the disk buffer's state.
 type Buffer struct {
 	Pending, Bytes, Dropped int64
+	// Lost counts lost seqs by reason (full, corrupt, torn, discarded,
+	// unused); reported as dropped_by_reason.
+	Lost map[string]int64
 	// DroppedRanges are [from, to] seq ranges dropped or skipped, oldest
 	// first; the latest ten are reported.
 	DroppedRanges [][2]uint64
@@ -127,6 +130,14 @@ func (s *Shadow) buildWith(st State, lastErrorMax int) map[string]any {
 	for i, r := range ranges {
 		dr[i] = []any{r[0], r[1]}
 	}
+	// Only the reasons that happened: the document stays small, and a key
+	// once reported is never reported as null (which would delete it).
+	byReason := map[string]any{}
+	for r, n := range st.Buffer.Lost {
+		if n > 0 {
+			byReason[r] = n
+		}
+	}
 	var batch any = s.baseBatch
 	if v, ok := s.applied[batchKey]; ok {
 		batch = v.raw
@@ -136,12 +147,15 @@ func (s *Shadow) buildWith(st State, lastErrorMax int) map[string]any {
 		"agent":     agent,
 		"sensors":   sensors,
 		"buffer": map[string]any{
-			"pending":        st.Buffer.Pending,
-			"bytes":          st.Buffer.Bytes,
+			"pending":           st.Buffer.Pending,
+			"bytes":             st.Buffer.Bytes,
 			"dropped":        st.Buffer.Dropped,
 			"dropped_ranges": dr,
 		},
 		"mqtt": map[string]any{"batch": map[string]any{"max_readings": batch}},
+	}
+	if len(byReason) > 0 {
+		doc["buffer"].(map[string]any)["dropped_by_reason"] = byReason
 	}
 	if len(s.errs) > 0 {
 		errs := make(map[string]any, len(s.errs))

@@ -29,12 +29,23 @@ type RecordView struct {
 	// which only hand-made or corrupted-but-checksummed bytes have) are
 	// encoded through a decoded Reading, so the output is the same.
 	sorted bool
+
+	// gap records (MarshalGap): sensor holds the reason
+	gap            bool
+	gapFrom, gapTo uint64
 }
 
 // ParseRecord parses a stored record without copying it. It accepts and
-// rejects exactly the bytes UnmarshalRecord does, and never panics.
+// rejects exactly the bytes UnmarshalRecord does, plus gap records
+// (MarshalGap), and never panics.
 func ParseRecord(b []byte) (RecordView, error) {
 	var v RecordView
+	if len(b) > 0 && b[0] == gapVersion {
+		if !parseGap(&v, b) {
+			return RecordView{}, fmt.Errorf("%w: version %d", ErrRecord, b[0])
+		}
+		return v, nil
+	}
 	// The checks run in UnmarshalRecord's order so the errors match too.
 	if len(b) == 0 || b[0] != recordVersion {
 		return v, fmt.Errorf("%w: version %d", ErrRecord, at(b, 0))
@@ -125,6 +136,9 @@ func AppendRecordItem(dst []byte, seq uint64, v *RecordView) []byte {
 }
 
 func appendViewFields(dst []byte, seq uint64, v *RecordView) []byte {
+	if v.gap {
+		return appendGapFields(dst, seq, v)
+	}
 	if !v.sorted {
 		return appendItemFields(dst, Item{Seq: seq, Reading: v.Reading()})
 	}

@@ -400,18 +400,27 @@ func (e *env) bufferCmd() *cobra.Command {
 func writeBufferStats(w io.Writer, dir string, st buffer.Stats) error {
 	oldest := "-"
 	if st.Oldest != nil {
-		if r, err := telemetry.UnmarshalRecord(st.Oldest); err == nil {
-			oldest = fmt.Sprintf("seq %d, %s, sensor %s (%s ago)", st.OldestSeq, telemetry.FormatTime(r.Time), r.Sensor, time.Since(r.Time).Round(time.Second))
-		} else {
+		switch v, err := telemetry.ParseRecord(st.Oldest); {
+		case err != nil:
 			oldest = fmt.Sprintf("seq %d (undecodable: %v)", st.OldestSeq, err)
+		case v.IsGap():
+			from, to, reason := v.GapRange()
+			oldest = fmt.Sprintf("seq %d, %s, gap record for %d-%d (%s)", st.OldestSeq, telemetry.FormatTime(v.Time), from, to, reason)
+		default:
+			oldest = fmt.Sprintf("seq %d, %s, sensor %s (%s ago)", st.OldestSeq, telemetry.FormatTime(v.Time), v.Sensor(), time.Since(v.Time).Round(time.Second))
 		}
 	}
 	ranges := make([]string, 0, len(st.DroppedRanges))
 	for _, r := range st.DroppedRanges {
 		ranges = append(ranges, fmt.Sprintf("%d-%d", r[0], r[1]))
 	}
-	_, err := fmt.Fprintf(w, "dir:            %s\nepoch:          %s\npending:        %d readings\nbytes:          %d\noldest:         %s\nnext seq:       %d\ndropped:        %d\ndropped ranges: %s\n",
-		dir, st.Epoch, st.Pending, st.Bytes, oldest, st.NextSeq, st.Dropped, strings.Join(ranges, ", "))
+	reasons := make([]string, 0, len(st.Lost)+1)
+	for _, r := range buffer.Reasons() {
+		reasons = append(reasons, fmt.Sprintf("%s %d", r, st.Lost[r.String()]))
+	}
+	reasons = append(reasons, fmt.Sprintf("refused %d", st.Refused))
+	_, err := fmt.Fprintf(w, "dir:            %s\nepoch:          %s\npending:        %d readings\nbytes:          %d\noldest:         %s\nnext seq:       %d\ndropped:        %d\nby reason:      %s\ndropped ranges: %s\n",
+		dir, st.Epoch, st.Pending, st.Bytes, oldest, st.NextSeq, st.Dropped, strings.Join(reasons, ", "), strings.Join(ranges, ", "))
 	return err
 }
 
