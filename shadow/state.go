@@ -147,8 +147,8 @@ func (s *Shadow) buildWith(st State, lastErrorMax int) map[string]any {
 		"agent":     agent,
 		"sensors":   sensors,
 		"buffer": map[string]any{
-			"pending":           st.Buffer.Pending,
-			"bytes":             st.Buffer.Bytes,
+			"pending":        st.Buffer.Pending,
+			"bytes":          st.Buffer.Bytes,
 			"dropped":        st.Buffer.Dropped,
 			"dropped_ranges": dr,
 		},
