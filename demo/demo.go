@@ -236,6 +236,14 @@ func printMessage(out io.Writer, topic string, payload []byte) {
 		Clock    string          `json:"clock"`
 		Values   map[string]any  `json:"values"`
 		Readings json.RawMessage `json:"readings"`
+		Gap      *struct {
+			From, To uint64
+			Reason   string
+		} `json:"gap"`
+	}
+	if err := json.Unmarshal(payload, &m); err == nil && m.Gap != nil {
+		fmt.Fprintf(out, "gap      seq=%-5d %s seqs %d-%d will never come: %s\n", m.Seq, m.TS, m.Gap.From, m.Gap.To, m.Gap.Reason)
+		return
 	}
 	if strings.HasSuffix(topic, "/status") || json.Unmarshal(payload, &m) != nil || m.Sensor == "" {
 		fmt.Fprintf(out, "message  %s %s\n", topic, payload)
