@@ -54,7 +54,7 @@ mv -f "$root/usr/bin/.kitd.new" "$root/usr/bin/kitd"
 install -D -m 0644 "$here/kitd.service" "$root/usr/lib/systemd/system/kitd.service"
 install -D -m 0644 "$here/kitd.sysusers" "$root/usr/lib/sysusers.d/kitd.conf"
 install -D -m 0644 "$here/kitd.udev.rules" "$root/usr/lib/udev/rules.d/60-kitd.rules"
-install -d -m 0755 "$root/etc/kitd"
+install -d -m 0750 "$root/etc/kitd"
 if [ -e "$root/etc/kitd/config.yaml" ]; then
 	echo "kitd: keeping the existing $root/etc/kitd/config.yaml"
 else
