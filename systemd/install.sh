@@ -46,6 +46,14 @@ elif [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
+# Run again, this is an upgrade, and postinst must treat it as one: keep
+# the admin's enable/disable choice, and keep the running agent when the
+# new version's config check fails.
+previous=""
+if [ -e "$root/usr/bin/kitd" ]; then
+	previous="a previous install"
+fi
+
 # A running kitd keeps its binary open: write beside it, then rename.
 install -d -m 0755 "$root/usr/bin"
 install -m 0755 "$binary" "$root/usr/bin/.kitd.new"
@@ -63,4 +71,4 @@ fi
 
 # The rest (user, groups, state directory, enable, start only if the
 # config checks) is the package's postinst, so both ways install alike.
-DPKG_ROOT="$root" sh "$top/packaging/scripts/postinst" configure
+DPKG_ROOT="$root" sh "$top/packaging/scripts/postinst" configure ${previous:+"$previous"}

@@ -97,8 +97,17 @@ func TestInstallAgainKeepsConfigAndCertificates(t *testing.T) {
 	write(t, conf, "device: { id: kit-042 }\n", 0o644)
 	write(t, key, "-----BEGIN PRIVATE KEY-----\n", 0o640)
 	passwd, group := read(t, filepath.Join(stage, "etc/passwd")), read(t, filepath.Join(stage, "etc/group"))
+	// The admin disabled the service: an upgrade leaves it so, as the
+	// package's does (postinst is told it is an upgrade).
+	wants := filepath.Join(stage, "etc/systemd/system/multi-user.target.wants/kitd.service")
+	if err := os.Remove(wants); err != nil {
+		t.Fatal(err)
+	}
 
 	out := installStaged(t, stage, v2)
+	if _, err := os.Lstat(wants); err == nil {
+		t.Error("running install.sh again re-enabled a service the admin had disabled")
+	}
 	if !strings.Contains(out, "keeping the existing") {
 		t.Errorf("second install did not say it kept the config:\n%s", out)
 	}
