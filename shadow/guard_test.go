@@ -3,6 +3,7 @@ package shadow
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -112,13 +113,12 @@ func TestOversizedMessageDiscardedUnread(t *testing.T) {
 		events: make(chan event, eventQueue), pending: map[string]pendingReq{}}
 	// Valid JSON: an array of eight million numbers, which a decoder
 	// would turn into eight million interface values.
-	var b bytes.Buffer
-	b.WriteString(`{"version":2,"state":{"sensors":{"a":{"interval":"5s"}},"junk":[0`)
-	for b.Len() < 16<<20-4 {
-		b.WriteString(",0")
+	head := `{"version":2,"state":{"sensors":{"a":{"interval":"5s"}},"junk":[0`
+	big := append([]byte(head), bytes.Repeat([]byte(",0"), (16<<20-len(head)-3)/2)...)
+	big = append(big, "]}}"...)
+	if !json.Valid(big) || len(big) < 16<<20-4 {
+		t.Fatalf("test payload: %d bytes, valid %v", len(big), json.Valid(big))
 	}
-	b.WriteString("]}}")
-	big := b.Bytes()
 	topic := "$aws/things/" + kitID + "/shadow/update/delta"
 
 	ss.handle(topic, big)
