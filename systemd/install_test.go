@@ -75,6 +75,16 @@ func TestInstallIntoStagingRoot(t *testing.T) {
 	if got := unitDirectives(t)["ConfigurationDirectoryMode"]; len(got) != 1 || got[0] != "0750" {
 		t.Errorf("the unit's ConfigurationDirectoryMode=%q disagrees with install.sh's 0750", got)
 	}
+	// And the docs say the same.
+	for file, want := range map[string]string{
+		"../README.md":       "`/etc/kitd` is `root:kitd 0750`",
+		"../docs/install.md": "`/etc/kitd` is `root:kitd 0750`",
+		"../docs/aws.md":     "install -d -m 0750 -o root -g kitd /etc/kitd",
+	} {
+		if !strings.Contains(read(t, file), want) {
+			t.Errorf("%s does not say %s", file, want)
+		}
+	}
 	link, err := os.Readlink(filepath.Join(stage, "etc/systemd/system/multi-user.target.wants/kitd.service"))
 	if err != nil || link != "/usr/lib/systemd/system/kitd.service" {
 		t.Errorf("service not enabled: link %q, %v", link, err)
