@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/config"
+	"github.com/kitd-dev/kitd/internal/safefile"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -306,13 +306,15 @@ func (a *Agent) Reload() {
 }
 
 // certsHash lets a reload notice a renewed certificate at the same path.
+// A file that cannot be read safely (a FIFO, /dev/zero) counts as empty
+// here; the publisher's own checks refuse it with a clear error.
 func certsHash(cfg *config.Config) [32]byte {
 	h := sha256.New()
 	for _, f := range []string{cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile} {
 		if f == "" {
 			continue
 		}
-		b, err := os.ReadFile(f)
+		b, err := safefile.Read(f, safefile.Rules{Max: 1 << 20})
 		if err != nil {
 			continue
 		}

@@ -3,7 +3,9 @@ package packaging
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -74,6 +76,14 @@ func TestDebLifecycleInStagingRoot(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(root, "var/lib/kitd")); err != nil || fi.Mode() != 0o750|os.ModeDir {
 		t.Errorf("var/lib/kitd: %v, %v", fi, err)
 	}
+	// root:kitd 0750, as the unit (ConfigurationDirectoryMode), install.sh
+	// and the docs have it.
+	kitdGid := strings.Split(strings.SplitN(passwd, "\nkitd:x:", 2)[1], ":")[1]
+	if fi, err := os.Stat(filepath.Join(root, "etc/kitd")); err != nil || fi.Mode() != 0o750|os.ModeDir {
+		t.Errorf("etc/kitd: %v, %v", fi, err)
+	} else if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || strconv.Itoa(int(st.Gid)) != kitdGid {
+		t.Errorf("etc/kitd owned by %d:%d, want root:kitd 0:%s", st.Uid, st.Gid, kitdGid)
+	}
 
 	// The admin configures the kit, and (for this test) disables the
 	// service; an upgrade must respect both.
@@ -119,7 +129,13 @@ func TestDebLifecycleInStagingRoot(t *testing.T) {
 		t.Error("remove (not purge) deleted the config or the buffered readings")
 	}
 
-	dpkg(t, root, "--purge", "kitd")
+	out = dpkg(t, root, "--purge", "kitd")
+	// Purge says what it leaves behind, and why.
+	for _, want := range []string{"purged /var/lib/kitd", "private key", "never deletes key material", "rm -r " + root + "/etc/kitd"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("purge output lacks %q:\n%s", want, out)
+		}
+	}
 	if exists(filepath.Join(root, "var/lib/kitd")) {
 		t.Error("purge left /var/lib/kitd")
 	}

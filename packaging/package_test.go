@@ -144,7 +144,7 @@ func TestDebPackage(t *testing.T) {
 		"/usr/lib/systemd/system/kitd.service":  "-rw-r--r-- root/root",
 		"/usr/lib/sysusers.d/kitd.conf":         "-rw-r--r-- root/root",
 		"/usr/lib/udev/rules.d/60-kitd.rules":   "-rw-r--r-- root/root",
-		"/etc/kitd":                             "drwxr-xr-x root/root",
+		"/etc/kitd":                             "drwxr-x--- root/root", // postinst adds the kitd group
 		"/etc/kitd/config.yaml":                 "-rw-r--r-- root/root",
 		"/var/lib/kitd":                         "drwxr-x--- root/root",
 		"/usr/share/doc/kitd/install.md":        "-rw-r--r-- root/root",

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,7 +74,7 @@ func TestValidateRejects(t *testing.T) {
 		{"missing cert", func(c *Config) { c.CertFile = missing }, "cert_file: open " + missing},
 		{"cert not PEM", func(c *Config) { c.CertFile = notPEM }, "cert_file: " + notPEM + ": no PEM certificate"},
 		{"no key", func(c *Config) { c.KeyFile = "" }, "key_file: required"},
-		{"missing key", func(c *Config) { c.KeyFile = missing }, "key_file: stat " + missing},
+		{"missing key", func(c *Config) { c.KeyFile = missing }, "key_file: open " + missing},
 		{"key not PEM", func(c *Config) { c.KeyFile = notPEM }, "key_file: " + notPEM + ": no PEM private key in it"},
 		{"key of another cert", func(c *Config) { c.KeyFile = other.KeyFile }, "key_file: " + other.KeyFile + " does not match the certificate in "},
 		{"keepalive zero", func(c *Config) { c.Keepalive = 0 }, "keepalive: must be positive"},
@@ -138,6 +139,8 @@ func TestKeyFileMode(t *testing.T) {
 		{0o644, "is readable by others (mode 0644): chmod 0640 it"},
 		{0o604, "is readable by others (mode 0604)"},
 		{0o642, "is writable by others (mode 0642)"},
+		{0o660, "is writable by its group or others (mode 0660)"},
+		{0o620, "is writable by its group or others (mode 0620)"},
 	} {
 		c := validTLSConfig(t)
 		if err := os.Chmod(c.KeyFile, tc.mode); err != nil {
@@ -150,6 +153,68 @@ func TestKeyFileMode(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "key_file: "+c.KeyFile+" "+tc.want)):
 			t.Errorf("mode %04o: got %v, want %q", tc.mode, err, tc.want)
 		}
+	}
+}
+
+// Every TLS file must be a regular file of sane size that only its owner
+// can change: a FIFO would hang config check, /dev/zero would fill memory,
+// a group-writable CA lets the group pick the server the kit trusts.
+func TestTLSFileTypeSizeAndMode(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.pem")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge.pem")
+	if err := os.WriteFile(huge, make([]byte, maxPEMBytes+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"ca fifo", func(c *Config) { c.CAFile = fifo }, "ca_file: " + fifo + " is a named pipe (FIFO), not a regular file"},
+		{"cert fifo", func(c *Config) { c.CertFile = fifo }, "cert_file: " + fifo + " is a named pipe (FIFO), not a regular file"},
+		{"key fifo", func(c *Config) { c.KeyFile = fifo }, "key_file: " + fifo + " is a named pipe (FIFO), not a regular file"},
+		{"ca /dev/zero", func(c *Config) { c.CAFile = "/dev/zero" }, "ca_file: /dev/zero is a character device, not a regular file"},
+		{"key /dev/zero", func(c *Config) { c.KeyFile = "/dev/zero" }, "key_file: /dev/zero is a character device, not a regular file"},
+		{"ca directory", func(c *Config) { c.CAFile = dir }, "ca_file: " + dir + " is a directory, not a regular file"},
+		{"ca too large", func(c *Config) { c.CAFile = huge }, "ca_file: " + huge + " is larger than 1048576 bytes"},
+		{"ca group-writable", func(c *Config) { chmod(t, c.CAFile, 0o664) }, " is writable by its group or others (mode 0664)"},
+		{"ca world-writable", func(c *Config) { chmod(t, c.CAFile, 0o646) }, " is writable by its group or others (mode 0646)"},
+		{"cert group-writable", func(c *Config) { chmod(t, c.CertFile, 0o664) }, " is writable by its group or others (mode 0664)"},
+		{"key group-writable", func(c *Config) { chmod(t, c.KeyFile, 0o660) }, " is writable by its group or others (mode 0660)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validTLSConfig(t)
+			tc.edit(&c)
+			done := make(chan error, 1)
+			go func() { done <- c.Validate() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(time.Minute):
+				t.Fatal("Validate still blocked after a minute")
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// The field names the file it refuses.
+	c := validTLSConfig(t)
+	chmod(t, c.CAFile, 0o664)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ca_file: "+c.CAFile+" is writable") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func chmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -10,12 +10,27 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/kitd-dev/kitd/internal/safefile"
 )
 
 // alpnAWS is the ALPN protocol AWS IoT Core requires for MQTT over port 443.
 const alpnAWS = "x-amzn-mqtt-ca"
+
+// maxPEMBytes bounds each TLS file: a CA bundle of every public root is
+// about 200 KiB, a certificate chain a few KiB. A larger file is a
+// mistake (or /dev/zero) and must not be read into memory.
+const maxPEMBytes = 1 << 20
+
+// The TLS files are regular files no one but their owner may change: a
+// CA file writable by a group lets its members make the kit trust their
+// own server, a writable certificate or key lets them swap its identity.
+// The key, in addition, must not be readable by others.
+var (
+	publicPEM = safefile.Rules{Max: maxPEMBytes, Trusted: true}
+	secretPEM = safefile.Rules{Max: maxPEMBytes, Trusted: true, Secret: true}
+)
 
 // tlsFiles is what ca_file, cert_file and key_file hold, parsed.
 type tlsFiles struct {
@@ -83,7 +98,7 @@ func (f *tlsFiles) config(host string, alpn bool) *tls.Config {
 }
 
 func loadCA(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.Read(path, publicPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +110,7 @@ func loadCA(path string) (*x509.CertPool, error) {
 }
 
 func loadCert(path string) ([][]byte, *x509.Certificate, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.Read(path, publicPEM)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,21 +135,11 @@ func loadCert(path string) ([][]byte, *x509.Certificate, error) {
 	return ders, leaf, nil
 }
 
-// loadKey refuses a key others may read or write before reading it, so a
-// misconfigured kit fails the same way whoever runs the check.
+// loadKey refuses a key others may read, or anyone but its owner may
+// write, before parsing it, so a misconfigured kit fails the same way
+// whoever runs the check.
 func loadKey(path string) (crypto.Signer, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if m := st.Mode().Perm(); m&0o006 != 0 {
-		what := "readable"
-		if m&0o004 == 0 {
-			what = "writable"
-		}
-		return nil, fmt.Errorf("%s is %s by others (mode %04o): chmod 0640 it", path, what, m)
-	}
-	data, err := os.ReadFile(path)
+	data, err := safefile.Read(path, secretPEM)
 	if err != nil {
 		return nil, err
 	}

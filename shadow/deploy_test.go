@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -102,7 +103,11 @@ func noWildcards(t *testing.T, name string, p policyDoc) {
 			}
 		}
 		for _, r := range st.Resource {
-			if r == "*" || strings.HasSuffix(r, ":*") {
+			// "*", "arn:aws:iot:R:A:*" or "arn:aws:iot:R:A:topic/*": every
+			// resource of a service or a type. A name with a wildcard
+			// inside one named thing (kit-*, log-group:x:*) is scoped.
+			f := strings.SplitN(r, ":", 6)
+			if r == "*" || len(f) < 6 || f[5] == "*" || strings.HasSuffix(f[5], "/*") && !strings.Contains(strings.TrimSuffix(f[5], "/*"), "/") {
 				t.Errorf("%s: %s: wildcard resource %q", name, st.Sid, r)
 			}
 		}
@@ -173,32 +178,53 @@ type topicRule struct {
 	AwsIotSqlVersion string
 	RuleDisabled     bool
 	Actions          []map[string]map[string]any
+	ErrorAction      map[string]map[string]any
 }
 
-func TestStatusRuleRepublishesToShadow(t *testing.T) {
+const (
+	rulesRole     = "arn:aws:iam::ACCOUNT_ID:role/kitd-iot-rules"
+	ruleErrorLogs = "kitd-iot-rule-errors"
+	// kitPrefix is how docs/aws.md names things (kit-001); the rules role
+	// reaches those shadows only.
+	kitPrefix = "kit-"
+)
+
+// The shadow's connected comes from AWS IoT's lifecycle events, not from
+// the kit's status messages: a late Will of an earlier connection (after
+// a takeover) arrives after the new connection's connected:true, and
+// lifecycle events may come out of order too. The rule drops both, and
+// writes reported.connected and nothing else.
+func TestStatusRuleWritesOnlyConnectedInOrder(t *testing.T) {
 	var r topicRule
 	readJSON(t, "status-rule.json", &r)
-	// The rule listens where the publisher writes status, and takes the
-	// thing name from the topic level that holds {device}.
-	filter := strings.ReplaceAll(defaultStatusTopic, "{device}", "+")
-	if r.SQL != "SELECT state FROM '"+filter+"'" {
-		t.Fatalf("sql %q", r.SQL)
+	want := "SELECT {'reported': {'connected': eventType = 'connected'}} AS state" +
+		// Every client's connect and disconnect events...
+		" FROM '$aws/events/presence/+/+'" +
+		// ...of kits only (the role could not update other shadows),
+		" WHERE startswith(clientId, '" + kitPrefix + "')" +
+		// not the disconnect of a connection a newer one replaced,
+		" AND CASE eventType WHEN 'connected' THEN true WHEN 'disconnected' THEN disconnectReason <> 'DUPLICATE_CLIENTID' ELSE false END" +
+		// and none older than the shadow's last write of connected
+		// (event timestamps are ms, shadow metadata seconds).
+		" AND timestamp > 1000 * get_thing_shadow(clientId, '" + rulesRole + "').metadata.reported.connected.timestamp"
+	if r.SQL != want {
+		t.Fatalf("sql\n%s\nwant\n%s", r.SQL, want)
 	}
-	level := 0
-	for i, part := range strings.Split(defaultStatusTopic, "/") {
-		if part == "{device}" {
-			level = i + 1
-		}
+	// Only reported.connected: the SELECT builds the one object itself and
+	// copies nothing of the event.
+	if strings.Count(r.SQL, "SELECT") != 1 || strings.Contains(r.SQL, "SELECT *") || strings.Contains(r.SQL, "SELECT state") {
+		t.Fatalf("the rule must write only reported.connected: %s", r.SQL)
 	}
 	if len(r.Actions) != 1 || r.Actions[0]["republish"] == nil {
 		t.Fatalf("actions %v", r.Actions)
 	}
 	rp := r.Actions[0]["republish"]
-	want := "$$aws/things/${topic(" + string(rune('0'+level)) + ")}/shadow/update"
-	if rp["topic"] != want {
-		t.Fatalf("republish topic %v, want %s ($$ escapes a reserved topic)", rp["topic"], want)
+	// The thing name is the client id (DESIGN.md: device.id is both);
+	// $$ escapes a reserved topic.
+	if rp["topic"] != "$$aws/things/${clientId}/shadow/update" {
+		t.Fatalf("republish topic %v", rp["topic"])
 	}
-	if rp["qos"] != float64(1) || r.RuleDisabled || r.AwsIotSqlVersion != "2016-03-23" {
+	if rp["qos"] != float64(1) || rp["roleArn"] != rulesRole || r.RuleDisabled || r.AwsIotSqlVersion != "2016-03-23" {
 		t.Fatalf("rule %+v", r)
 	}
 }
@@ -210,27 +236,123 @@ func TestMoistureAlertRule(t *testing.T) {
 	if r.SQL != "SELECT * FROM '"+filter+"' WHERE values.moisture < 35" {
 		t.Fatalf("sql %q", r.SQL)
 	}
-	if len(r.Actions) != 1 || r.Actions[0]["sns"]["targetArn"] == nil || r.Actions[0]["sns"]["roleArn"] == nil {
+	if len(r.Actions) != 1 || r.Actions[0]["sns"]["targetArn"] != alertTopic || r.Actions[0]["sns"]["roleArn"] != rulesRole {
 		t.Fatalf("actions %v", r.Actions)
 	}
 }
 
+const alertTopic = "arn:aws:sns:REGION:ACCOUNT_ID:kitd-moisture-alerts"
+
+// ruleFiles are the topic rules shipped, by the name docs/aws.md gives
+// them: the trust policy names each.
+var ruleFiles = map[string]string{
+	"status-rule.json":         "kitd_status_to_shadow",
+	"moisture-alert-rule.json": "kitd_moisture_alert",
+}
+
+// A rule whose action fails (throttled, role missing a grant) says so
+// only through its errorAction; without one the failure is silent.
+func TestEveryRuleHasAnErrorAction(t *testing.T) {
+	ents, err := os.ReadDir(deployDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), "-rule.json") {
+			continue
+		}
+		n++
+		if _, ok := ruleFiles[e.Name()]; !ok {
+			t.Errorf("%s: not in ruleFiles (the trust policy must name its rule)", e.Name())
+		}
+		var r topicRule
+		readJSON(t, e.Name(), &r)
+		cw := r.ErrorAction["cloudwatchLogs"]
+		if len(r.ErrorAction) != 1 || cw["logGroupName"] != ruleErrorLogs || cw["roleArn"] != rulesRole {
+			t.Errorf("%s: errorAction %v, want cloudwatchLogs to %s with %s", e.Name(), r.ErrorAction, ruleErrorLogs, rulesRole)
+		}
+	}
+	if n != len(ruleFiles) {
+		t.Errorf("%d rule files, want %d", n, len(ruleFiles))
+	}
+	doc, err := os.ReadFile("../docs/aws.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, name := range ruleFiles {
+		if !strings.Contains(string(doc), "--rule-name "+name+" --topic-rule-payload file://"+file) {
+			t.Errorf("docs/aws.md does not create %s from %s", name, file)
+		}
+	}
+	if !strings.Contains(string(doc), "aws logs create-log-group --log-group-name "+ruleErrorLogs) {
+		t.Errorf("docs/aws.md does not create the %s log group", ruleErrorLogs)
+	}
+}
+
+// The rules' role can update and read kit shadows, publish the alert and
+// log rule errors: nothing else, and only for these rules of this account.
 func TestRulesRolePolicies(t *testing.T) {
 	var p policyDoc
 	readJSON(t, "rules-role-policy.json", &p)
 	noWildcards(t, "rules-role-policy.json", p)
+	grants := map[string]bool{}
+	for _, st := range p.Statement {
+		for _, a := range st.Action {
+			for _, r := range st.Resource {
+				grants[a+" "+r] = true
+			}
+		}
+	}
+	logs := "arn:aws:logs:REGION:ACCOUNT_ID:log-group:" + ruleErrorLogs + ":*"
+	for _, g := range []string{
+		"iot:Publish arn:aws:iot:REGION:ACCOUNT_ID:topic/$aws/things/" + kitPrefix + "*/shadow/update",
+		"iot:GetThingShadow arn:aws:iot:REGION:ACCOUNT_ID:thing/" + kitPrefix + "*",
+		"sns:Publish " + alertTopic,
+		"logs:CreateLogStream " + logs,
+		"logs:DescribeLogStreams " + logs,
+		"logs:PutLogEvents " + logs,
+	} {
+		if !grants[g] {
+			t.Errorf("rules role lacks %s", g)
+		}
+		delete(grants, g)
+	}
+	for g := range grants {
+		t.Errorf("rules role grants more than the rules use: %s", g)
+	}
+
 	var trust struct {
 		Version   string
 		Statement []struct {
 			Effect    string
 			Principal map[string]string
 			Action    string
-			Condition map[string]map[string]string
+			Condition map[string]map[string]stringList
 		}
 	}
 	readJSON(t, "rules-role-trust.json", &trust)
 	if len(trust.Statement) != 1 || trust.Statement[0].Principal["Service"] != "iot.amazonaws.com" ||
-		trust.Statement[0].Action != "sts:AssumeRole" {
+		trust.Statement[0].Action != "sts:AssumeRole" || trust.Statement[0].Effect != "Allow" {
 		t.Fatalf("trust %+v", trust)
+	}
+	// Confused deputy: AWS IoT assumes the role only for these rules of
+	// this account, not for anyone's rule that names the role.
+	cond := trust.Statement[0].Condition
+	if got := cond["StringEquals"]["aws:SourceAccount"]; len(got) != 1 || got[0] != "ACCOUNT_ID" {
+		t.Errorf("aws:SourceAccount %q", got)
+	}
+	var want []string
+	for _, name := range ruleFiles {
+		want = append(want, "arn:aws:iot:REGION:ACCOUNT_ID:rule/"+name)
+	}
+	got := append([]string(nil), cond["ArnEquals"]["aws:SourceArn"]...)
+	sort.Strings(want)
+	sort.Strings(got)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("aws:SourceArn %q, want exactly %q", got, want)
+	}
+	if len(cond) != 2 {
+		t.Errorf("trust conditions %v, want StringEquals and ArnEquals", cond)
 	}
 }

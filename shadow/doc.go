@@ -13,6 +13,14 @@
 // document again and retry. Requests are matched to replies by
 // clientToken, at most ten are in flight (AWS's limit) and each times out.
 //
+// What comes from the broker is checked before it is believed: a message
+// over 128 KiB (AWS IoT's payload limit) is discarded unread; a delta or
+// documents version far ahead of the newest one seen makes the session
+// get the document again rather than ignore every real delta after it;
+// and a document that says connected is not true while the session is up
+// (a late Will of an earlier connection, mirrored by a status rule) is
+// answered with connected:true.
+//
 // The contract (paths, forms, errors) is DESIGN.md's shadow contract;
 // docs/aws.md sets up AWS IoT Core for it. The shadowemu sub-package is a
 // test fixture of AWS's service.

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/kitd-dev/kitd/internal/safefile"
 )
 
 // stateFile is the state file's content: the desired settings last
@@ -90,25 +92,37 @@ func writeAtomic(path string, data []byte) error {
 	return nil
 }
 
+// maxStateFileBytes bounds the state file: it holds desired settings
+// that fit AWS's 8 KB shadow, so anything near this is damage.
+const maxStateFileBytes = 1 << 20
+
 // load reads the state file. A missing file is no desired state; a file
 // that does not parse is renamed to .bad and reported as ErrCorruptState,
 // so the agent starts from its config file and the evidence is kept.
 func (s *Shadow) load() (map[string]any, error) {
 	path := s.cfg.StateFile
-	b, err := os.ReadFile(path)
+	b, err := safefile.Read(path, safefile.Rules{Max: maxStateFileBytes})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("shadow: %s: %w", path, err)
+	var perr error
+	switch {
+	case errors.Is(err, safefile.ErrTooLarge):
+		// Never this big when written by kitd: damage, set aside below.
+		perr = err
+	case err != nil:
+		// A FIFO, a device, a directory: not ours to move.
+		return nil, fmt.Errorf("shadow: state_file: %w", err)
 	}
 	var f stateFile
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	dec.DisallowUnknownFields()
-	perr := dec.Decode(&f)
-	if perr == nil && dec.More() {
-		perr = errors.New("trailing data")
+	if perr == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		dec.DisallowUnknownFields()
+		perr = dec.Decode(&f)
+		if perr == nil && dec.More() {
+			perr = errors.New("trailing data")
+		}
 	}
 	if perr == nil && f.Device == "" {
 		perr = errors.New("no device")

@@ -1,10 +1,12 @@
 package shadow
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -128,6 +130,52 @@ func TestUnreadableStateFileIsAnError(t *testing.T) {
 	}
 	if err := k.s.ApplyPersisted(); err == nil || !strings.Contains(err.Error(), k.cfg.StateFile) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A state file that is not a regular file is refused at once, naming the
+// file (a FIFO would block the start, /dev/zero fill memory) and left where
+// it is; one larger than kitd ever writes is damage and set aside.
+func TestStateFileTypeAndSize(t *testing.T) {
+	k := newKit(t, t.TempDir(), nil)
+	if err := syscall.Mkfifo(k.cfg.StateFile, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- k.s.ApplyPersisted() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), k.cfg.StateFile+" is a named pipe (FIFO), not a regular file") {
+			t.Fatalf("FIFO: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("ApplyPersisted blocked on a FIFO")
+	}
+	if fi, err := os.Lstat(k.cfg.StateFile); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the FIFO was moved: %v", err)
+	}
+
+	k = newKit(t, t.TempDir(), nil)
+	if err := os.Symlink("/dev/zero", k.cfg.StateFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.s.ApplyPersisted(); err == nil || !strings.Contains(err.Error(), "is a character device") {
+		t.Fatalf("/dev/zero: %v", err)
+	}
+
+	k = newKit(t, t.TempDir(), nil)
+	big := append([]byte(`{"device":"kit-001","desired":{}}`), bytes.Repeat([]byte(" "), maxStateFileBytes)...)
+	if err := os.WriteFile(k.cfg.StateFile, big, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.s.ApplyPersisted(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(k.cfg.StateFile + ".bad"); err != nil || fi.Size() != int64(len(big)) {
+		t.Fatalf("oversized state file not set aside: %v", err)
+	}
+	if !strings.Contains(k.logs.String(), "is larger than") {
+		t.Fatalf("not logged:\n%s", k.logs.String())
 	}
 }
 

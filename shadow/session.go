@@ -23,6 +23,21 @@ const (
 	// racing forever cannot hold the session.
 	maxConflictRetries = 3
 	maxSyncBackoff     = time.Minute
+	// maxIncomingBytes bounds a message from the shadow service: AWS IoT
+	// takes no MQTT payload over 128 KB, and a shadow's state is at most
+	// 8 KB (a documents message, state and metadata twice over, stays far
+	// below). Anything larger is not from the service; it is discarded
+	// unread, before a decoder turns 16 MiB of JSON into half a gigabyte
+	// of maps.
+	maxIncomingBytes = 128 << 10
+	// maxVersionJump is how far a delta's or documents' version may run
+	// ahead of the newest version the session knows. While connected the
+	// kit sees every update (update/documents), so the service's version
+	// is at most a few ahead; a version far beyond is forged or follows
+	// lost messages. Taken as is, it would make every real delta after it
+	// look stale until the next connect, so the document is got again
+	// instead: the service's answer is the truth.
+	maxVersionJump = 100
 )
 
 // session is the shadow protocol on one MQTT connection.
@@ -113,7 +128,19 @@ func (s *Shadow) OnConnect(ctx context.Context, c Conn) {
 		case <-ctx.Done():
 			return
 		case ev := <-ss.events:
-			if s.handleEvent(ev) {
+			report, reget := s.handleEvent(ev)
+			if reget {
+				if err := ss.refresh(ctx); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					// Nothing of the suspect message was taken, so
+					// later deltas still apply.
+					s.log.Warn("shadow: getting the document after a version jump failed", "error", err)
+				}
+				report = true
+			}
+			if report {
 				ss.reportLogged(ctx, false)
 			}
 		case <-s.kick:
@@ -287,29 +314,44 @@ func addNulls(out, old, cur map[string]any, top bool) {
 	}
 }
 
-// handleEvent applies a delta or a documents message; true means a
-// report should go at once (an acknowledgement).
-func (s *Shadow) handleEvent(ev event) bool {
+// handleEvent applies a delta or a documents message. report means a
+// report should go at once (an acknowledgement, or connected:true again);
+// reget that the message's version jumped and the document must be got
+// again before anything of it is believed.
+func (s *Shadow) handleEvent(ev event) (report, reget bool) {
 	if ev.delta {
 		return s.handleDelta(ev.payload)
 	}
 	return s.handleDocuments(ev.payload)
 }
 
-func (s *Shadow) handleDelta(payload []byte) bool {
+// jumpedLocked says whether version is too far ahead to be believed.
+func (s *Shadow) jumpedLocked(what string, version int64) bool {
+	if version <= s.knownVersion+maxVersionJump {
+		return false
+	}
+	s.log.Warn("shadow: "+what+" version jumped far ahead; getting the document instead of believing it",
+		"version", version, "known", s.knownVersion)
+	return true
+}
+
+func (s *Shadow) handleDelta(payload []byte) (report, reget bool) {
 	var d struct {
 		Version int64          `json:"version"`
 		State   map[string]any `json:"state"`
 	}
 	if err := decodeInto(payload, &d); err != nil {
 		s.log.Warn("shadow: malformed delta ignored", "error", err)
-		return false
+		return false, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.jumpedLocked("delta", d.Version) {
+		return false, true
+	}
 	if d.Version < s.appliedVersion {
 		s.log.Info("shadow: stale delta ignored", "version", d.Version, "applied", s.appliedVersion)
-		return false
+		return false, false
 	}
 	s.appliedVersion = d.Version
 	s.knownVersion = max(s.knownVersion, d.Version)
@@ -327,13 +369,16 @@ func (s *Shadow) handleDelta(payload []byte) bool {
 			ack = true
 		}
 	}
-	return ack
+	return ack, false
 }
 
-func (s *Shadow) handleDocuments(payload []byte) bool {
+func (s *Shadow) handleDocuments(payload []byte) (report, reget bool) {
 	type side struct {
 		State struct {
-			Desired map[string]any `json:"desired"`
+			Desired  map[string]any `json:"desired"`
+			Reported struct {
+				Connected any `json:"connected"`
+			} `json:"reported"`
 		} `json:"state"`
 		Version int64 `json:"version"`
 	}
@@ -343,19 +388,34 @@ func (s *Shadow) handleDocuments(payload []byte) bool {
 	}
 	if err := decodeInto(payload, &d); err != nil {
 		s.log.Warn("shadow: malformed documents message ignored", "error", err)
-		return false
+		return false, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.jumpedLocked("documents", d.Current.Version) {
+		return false, true
+	}
+	// Only the newest document says what the service holds now: messages
+	// are not ordered, and an older one may still say connected:false.
+	if d.Current.Version >= s.knownVersion && d.Current.State.Reported.Connected != true && !s.closing {
+		// This connection is up, yet the shadow says otherwise: a late
+		// status message or Last Will of an earlier connection (after a
+		// takeover) went through the status rule after our
+		// connected:true. Say it again.
+		s.log.Info("shadow: the shadow says connected is not true while this connection is up (a late Will or status message); reporting connected:true",
+			"connected", d.Current.State.Reported.Connected, "version", d.Current.Version)
+		forget(s.last, "connected")
+		report = true
+	}
 	if d.Current.Version < s.appliedVersion {
-		return false
+		return report, false
 	}
 	s.knownVersion = max(s.knownVersion, d.Current.Version)
 	// Documents follow every update, our reports included; only a change
 	// of desired matters here. It is how a removed desired setting (null)
 	// is seen at once: AWS sends no delta for a removal.
 	if reflect.DeepEqual(d.Previous.State.Desired, d.Current.State.Desired) {
-		return false
+		return report, false
 	}
 	s.appliedVersion = d.Current.Version
 	desired := d.Current.State.Desired
@@ -363,7 +423,7 @@ func (s *Shadow) handleDocuments(payload []byte) bool {
 		desired = map[string]any{}
 	}
 	out := s.applyLocked(desired, true)
-	return out.changed || out.errsChanged
+	return report || out.changed || out.errsChanged, false
 }
 
 // reportedPath is where a setting is echoed in reported.
@@ -377,6 +437,13 @@ func (k key) reportedPath() []string {
 // handle runs on the Conn's handler goroutine: replies go straight to
 // their request, deltas and documents to the session loop.
 func (ss *session) handle(topic string, payload []byte) {
+	if len(payload) > maxIncomingBytes {
+		// Checked before any decoding: the cost of a message must not
+		// be its sender's choice. A reply dropped here times out.
+		ss.s.log.Error("shadow: message larger than the service ever sends; discarded unread",
+			"topic", topic, "bytes", len(payload), "limit", maxIncomingBytes)
+		return
+	}
 	switch {
 	case strings.HasSuffix(topic, "/accepted"):
 		ss.deliver(topic, reply{payload: payload})

@@ -244,6 +244,12 @@ func (s *Shadow) Reported() map[string]any {
 // connection, if any, for a clean shutdown (a Will is not sent then).
 // Nothing is reported afterwards, not even on a new connection.
 func (s *Shadow) ReportDisconnected(ctx context.Context) error {
+	// Closing before anything can fail: even when connected:false cannot
+	// be sent, the status message that follows must not make a stopping
+	// agent report connected:true again.
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	select {
 	case s.reporting <- struct{}{}:
 		defer func() { <-s.reporting }()
@@ -251,7 +257,6 @@ func (s *Shadow) ReportDisconnected(ctx context.Context) error {
 		return fmt.Errorf("shadow: report disconnected: %w", ctx.Err())
 	}
 	s.mu.Lock()
-	s.closing = true
 	ss := s.cur
 	s.mu.Unlock()
 	if ss == nil {

@@ -267,6 +267,10 @@ func TestRemovedDesiredRevertsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "applied", func() bool { s := k.target.snap(); return s.interval["a"] == time.Minute && !s.enabled["a"] })
+	// And acknowledged: until then the shadow still holds the connect
+	// report's "1s", which would satisfy the wait below before the
+	// removal is even handled.
+	eventually(t, "acknowledged", func() bool { return at(e.doc("").State.Reported, "sensors", "a", "interval") == "60s" })
 	if err := e.emu.UpdateDesired(kitID, "", map[string]any{"sensors": map[string]any{"a": nil}}); err != nil {
 		t.Fatal(err)
 	}
@@ -474,5 +478,13 @@ func TestReportDisconnectedObeysCtx(t *testing.T) {
 	defer cancel()
 	if err := k.s.ReportDisconnected(ctx); !errorsIs(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the ctx's deadline", err)
+	}
+	// Closing all the same: a late connected:false in the shadow must not
+	// be answered with connected:true by an agent on its way out.
+	k.s.mu.Lock()
+	closing := k.s.closing
+	k.s.mu.Unlock()
+	if !closing {
+		t.Fatal("not closing after a ReportDisconnected that timed out")
 	}
 }

@@ -46,6 +46,14 @@ elif [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
+# Run again, this is an upgrade, and postinst must treat it as one: keep
+# the admin's enable/disable choice, and keep the running agent when the
+# new version's config check fails.
+previous=""
+if [ -e "$root/usr/bin/kitd" ]; then
+	previous="a previous install"
+fi
+
 # A running kitd keeps its binary open: write beside it, then rename.
 install -d -m 0755 "$root/usr/bin"
 install -m 0755 "$binary" "$root/usr/bin/.kitd.new"
@@ -54,7 +62,7 @@ mv -f "$root/usr/bin/.kitd.new" "$root/usr/bin/kitd"
 install -D -m 0644 "$here/kitd.service" "$root/usr/lib/systemd/system/kitd.service"
 install -D -m 0644 "$here/kitd.sysusers" "$root/usr/lib/sysusers.d/kitd.conf"
 install -D -m 0644 "$here/kitd.udev.rules" "$root/usr/lib/udev/rules.d/60-kitd.rules"
-install -d -m 0755 "$root/etc/kitd"
+install -d -m 0750 "$root/etc/kitd"
 if [ -e "$root/etc/kitd/config.yaml" ]; then
 	echo "kitd: keeping the existing $root/etc/kitd/config.yaml"
 else
@@ -63,4 +71,4 @@ fi
 
 # The rest (user, groups, state directory, enable, start only if the
 # config checks) is the package's postinst, so both ways install alike.
-DPKG_ROOT="$root" sh "$top/packaging/scripts/postinst" configure
+DPKG_ROOT="$root" sh "$top/packaging/scripts/postinst" configure ${previous:+"$previous"}

@@ -27,7 +27,7 @@ func TestInstallIntoStagingRoot(t *testing.T) {
 		"usr/lib/sysusers.d/kitd.conf":        0o644,
 		"usr/lib/udev/rules.d/60-kitd.rules":  0o644,
 		"etc/kitd/config.yaml":                0o644,
-		"etc/kitd":                            0o755 | os.ModeDir,
+		"etc/kitd":                            0o750 | os.ModeDir,
 		"var/lib/kitd":                        0o750 | os.ModeDir,
 	} {
 		fi, err := os.Stat(filepath.Join(stage, path))
@@ -63,6 +63,28 @@ func TestInstallIntoStagingRoot(t *testing.T) {
 	if st := fi.Sys().(*syscall.Stat_t); itoa(st.Uid) != user[2] || itoa(st.Gid) != user[3] {
 		t.Errorf("var/lib/kitd owned by %d:%d, want kitd %s:%s", st.Uid, st.Gid, user[2], user[3])
 	}
+	// /etc/kitd is root:kitd 0750, the mode the unit's
+	// ConfigurationDirectoryMode names: the agent reads it, no one else.
+	fi, err = os.Stat(filepath.Join(stage, "etc/kitd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || itoa(st.Gid) != user[3] {
+		t.Errorf("etc/kitd owned by %d:%d, want root:kitd 0:%s", st.Uid, st.Gid, user[3])
+	}
+	if got := unitDirectives(t)["ConfigurationDirectoryMode"]; len(got) != 1 || got[0] != "0750" {
+		t.Errorf("the unit's ConfigurationDirectoryMode=%q disagrees with install.sh's 0750", got)
+	}
+	// And the docs say the same.
+	for file, want := range map[string]string{
+		"../README.md":       "`/etc/kitd` is `root:kitd 0750`",
+		"../docs/install.md": "`/etc/kitd` is `root:kitd 0750`",
+		"../docs/aws.md":     "install -d -m 0750 -o root -g kitd /etc/kitd",
+	} {
+		if !strings.Contains(read(t, file), want) {
+			t.Errorf("%s does not say %s", file, want)
+		}
+	}
 	link, err := os.Readlink(filepath.Join(stage, "etc/systemd/system/multi-user.target.wants/kitd.service"))
 	if err != nil || link != "/usr/lib/systemd/system/kitd.service" {
 		t.Errorf("service not enabled: link %q, %v", link, err)
@@ -85,8 +107,17 @@ func TestInstallAgainKeepsConfigAndCertificates(t *testing.T) {
 	write(t, conf, "device: { id: kit-042 }\n", 0o644)
 	write(t, key, "-----BEGIN PRIVATE KEY-----\n", 0o640)
 	passwd, group := read(t, filepath.Join(stage, "etc/passwd")), read(t, filepath.Join(stage, "etc/group"))
+	// The admin disabled the service: an upgrade leaves it so, as the
+	// package's does (postinst is told it is an upgrade).
+	wants := filepath.Join(stage, "etc/systemd/system/multi-user.target.wants/kitd.service")
+	if err := os.Remove(wants); err != nil {
+		t.Fatal(err)
+	}
 
 	out := installStaged(t, stage, v2)
+	if _, err := os.Lstat(wants); err == nil {
+		t.Error("running install.sh again re-enabled a service the admin had disabled")
+	}
 	if !strings.Contains(out, "keeping the existing") {
 		t.Errorf("second install did not say it kept the config:\n%s", out)
 	}

@@ -5,8 +5,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,6 +108,40 @@ func TestConfigCheck(t *testing.T) {
 	r = kitd(t, nil, []string{"KITD_MQTT_BROKER=ftp://x"}, "config", "check", "-c", good)
 	if r.code != 2 || !strings.Contains(r.stderr, "mqtt.broker") {
 		t.Fatalf("env override: %+v", r)
+	}
+}
+
+// config check reports unsafe TLS files by field and file, and returns
+// on a FIFO instead of waiting for a writer.
+func TestConfigCheckRefusesUnsafeTLSFiles(t *testing.T) {
+	body := validConfig(t)
+	caFile := regexp.MustCompile(`ca_file: (\S+)`).FindStringSubmatch(body)[1]
+	fifo := filepath.Join(t.TempDir(), "ca.pem")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan result, 1)
+	go func() {
+		done <- kitd(t, nil, nil, "config", "check", "-c", writeConfig(t, strings.Replace(body, caFile, fifo, 1)))
+	}()
+	select {
+	case r := <-done:
+		if r.code != 2 || !strings.Contains(r.stderr, "mqtt.ca_file: "+fifo+" is a named pipe (FIFO), not a regular file") {
+			t.Fatalf("FIFO as ca_file: %+v", r)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("config check still blocked on a FIFO after a minute")
+	}
+	r := kitd(t, nil, nil, "config", "check", "-c", writeConfig(t, strings.Replace(body, caFile, "/dev/zero", 1)))
+	if r.code != 2 || !strings.Contains(r.stderr, "mqtt.ca_file: /dev/zero is a character device") {
+		t.Fatalf("/dev/zero as ca_file: %+v", r)
+	}
+	if err := os.Chmod(caFile, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	r = kitd(t, nil, nil, "config", "check", "-c", writeConfig(t, body))
+	if r.code != 2 || !strings.Contains(r.stderr, "mqtt.ca_file: "+caFile+" is writable by its group or others (mode 0664)") {
+		t.Fatalf("group-writable CA: %+v", r)
 	}
 }
 

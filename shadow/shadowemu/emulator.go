@@ -160,11 +160,13 @@ func (e *Emulator) receive(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
-// MirrorStatus does what deploy/aws/status-rule.json does on AWS: every
-// message on filter (e.g. "kits/+/status", the '+' standing for the thing
-// name) is applied as an update of that thing's classic shadow, keeping
-// only its "state" (SELECT state). It lets the demo's shadow show
-// connected:false after a kit's Last Will.
+// MirrorStatus stands in for a status rule: every message on filter (e.g.
+// "kits/+/status", the '+' standing for the thing name) is applied as an
+// update of that thing's classic shadow, keeping only its "state" (SELECT
+// state). It lets the demo's shadow show connected:false after a kit's
+// Last Will, and tests play a late Will through it. On AWS,
+// deploy/aws/status-rule.json takes AWS IoT's lifecycle events instead,
+// which a broker such as Mosquitto does not publish.
 func (e *Emulator) MirrorStatus(filter string) error {
 	if strings.Count(filter, "+") != 1 || strings.Contains(filter, "#") {
 		return fmt.Errorf("shadowemu: status filter %q: want exactly one '+' for the thing name", filter)
