@@ -43,7 +43,15 @@ func New(t testing.TB) *Sensor {
 		t.Fatalf("ptsname: %v", err)
 	}
 	s := &Sensor{Path: fmt.Sprintf("/dev/pts/%d", n), f: os.NewFile(uintptr(fd), "ptmx")}
-	t.Cleanup(func() { s.f.Close() })
+	// Hold the slave open: when every slave fd is closed the master reads
+	// EIO, and the code under test closes and re-opens its port at will.
+	// This fd never reads, so it takes nothing from the code under test.
+	hold, err := os.OpenFile(s.Path, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		s.f.Close()
+		t.Fatalf("open %s: %v", s.Path, err)
+	}
+	t.Cleanup(func() { s.f.Close(); hold.Close() })
 	return s
 }
 
