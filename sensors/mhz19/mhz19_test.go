@@ -117,7 +117,7 @@ func TestFaultFrames(t *testing.T) {
 			if !c.check(err) || ppm != 0 {
 				t.Fatalf("%d, %v", ppm, err)
 			}
-			if !strings.HasPrefix(err.Error(), "mhz19: ") {
+			if !strings.HasPrefix(err.Error(), "mhz19: ") || strings.Contains(err.Error(), "mhz19: mhz19") {
 				t.Errorf("error does not name the sensor: %v", err)
 			}
 		})

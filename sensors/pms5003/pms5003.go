@@ -95,7 +95,7 @@ func (d *Dev) Read(ctx context.Context) (Reading, error) {
 	for range maxFrames {
 		f, err := d.frame(ctx)
 		if err != nil {
-			return Reading{}, fmt.Errorf("pms5003: %w", err)
+			return Reading{}, err
 		}
 		if len(f) == 4+dataLen {
 			return Parse(f)
@@ -111,6 +111,15 @@ var errLength = errors.New("bad length")
 // frame reads the next well-formed frame, header to check word, and
 // verifies the check word.
 func (d *Dev) frame(ctx context.Context) ([]byte, error) {
+	f, err := d.readFrame(ctx)
+	var ce *ChecksumError
+	if err != nil && !errors.As(err, &ce) {
+		err = fmt.Errorf("pms5003: %w", err)
+	}
+	return f, err
+}
+
+func (d *Dev) readFrame(ctx context.Context) ([]byte, error) {
 	skipped := 0
 	for {
 		n, err := d.p.Sync(ctx, header, d.opts.MaxGarbage-skipped)

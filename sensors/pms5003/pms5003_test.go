@@ -148,7 +148,7 @@ func TestFaultFrames(t *testing.T) {
 			if !c.check(err) || r != (Reading{}) {
 				t.Fatalf("%+v, %v", r, err)
 			}
-			if !strings.HasPrefix(err.Error(), "pms5003: ") {
+			if !strings.HasPrefix(err.Error(), "pms5003: ") || strings.Contains(err.Error(), "pms5003: pms5003") {
 				t.Errorf("error does not name the sensor: %v", err)
 			}
 		})

@@ -284,7 +284,7 @@ type TruncatedError struct {
 
 func (e *TruncatedError) Error() string {
 	if e.Got == 0 {
-		return fmt.Sprintf("no answer: %v", e.Err)
+		return fmt.Sprintf("no answer (check power, the sensor's TX to the port's RX and its RX to the port's TX): %v", e.Err)
 	}
 	return fmt.Sprintf("truncated frame: %d of %d bytes, then %v", e.Got, e.Want, e.Err)
 }

@@ -122,7 +122,7 @@ func TestTruncatedErrorSaysHowMuchArrived(t *testing.T) {
 		t.Fatal(e)
 	}
 	e.Got = 0
-	if e.Error() != "no answer: context deadline exceeded" {
+	if !strings.HasPrefix(e.Error(), "no answer (check power") || !strings.HasSuffix(e.Error(), ": context deadline exceeded") {
 		t.Fatal(e)
 	}
 }
