@@ -59,6 +59,13 @@ func Open(path string, opts *Opts) (*Port, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("serial: %s: %w", path, err)
 	}
+	// Exclusive use: a second opener (kitd sensors read while the agent
+	// runs, a terminal program) would interleave its frames with ours.
+	// The kernel refuses further opens with EBUSY, except to root.
+	if err := unix.IoctlSetInt(fd, unix.TIOCEXCL, 0); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("serial: %s: exclusive use: %w", path, err)
+	}
 	// The fd is non-blocking, so os.NewFile registers it with the
 	// runtime poller and read deadlines work.
 	return &Port{f: os.NewFile(uintptr(fd), path), path: path}, nil
@@ -95,7 +102,7 @@ func explain(err *os.PathError) error {
 	case errors.Is(err.Err, unix.EACCES):
 		return fmt.Errorf("%w (add the service user to group dialout)", err)
 	case errors.Is(err.Err, unix.EBUSY):
-		return fmt.Errorf("%w (another program holds the port: a serial console or getty?)", err)
+		return fmt.Errorf("%w (another program holds the port: the agent itself, a serial console or getty?)", err)
 	}
 	return err
 }
@@ -272,8 +279,13 @@ func (e *GarbageError) Error() string {
 
 func (e *GarbageError) Unwrap() error { return e.Err }
 
-// Close closes the port.
-func (p *Port) Close() error { return p.f.Close() }
+// Close gives up exclusive use and closes the port.
+func (p *Port) Close() error {
+	if rc, err := p.f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.IoctlSetInt(int(fd), unix.TIOCNXCL, 0) })
+	}
+	return p.f.Close()
+}
 
 // TruncatedError is returned when fewer bytes than a frame's length
 // arrived before the deadline or the port closed.

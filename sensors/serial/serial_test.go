@@ -12,6 +12,7 @@ import (
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/sensors/serial"
 	"github.com/kitd-dev/kitd/sensors/serial/serialtest"
+	"golang.org/x/sys/unix"
 )
 
 func open(t *testing.T) (*serial.Port, *serialtest.Sensor) {
@@ -204,5 +205,35 @@ func TestList(t *testing.T) {
 	serial.WriteList(&b, "/dev", empty, err)
 	if err != nil || !strings.Contains(b.String(), "no serial ports") {
 		t.Fatalf("empty: %q, %v", b.String(), err)
+	}
+}
+
+// The port is held exclusively while open, so a second program (kitd
+// sensors read beside the agent) gets EBUSY instead of interleaving its
+// frames; the kernel lets root through, so the test asks the tty's flag.
+func TestExclusiveWhileOpen(t *testing.T) {
+	s := serialtest.New(t)
+	other, err := os.OpenFile(s.Path, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	excl := func() int {
+		n, err := unix.IoctlGetInt(int(other.Fd()), unix.TIOCGEXCL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	p, err := serial.Open(s.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if excl() != 1 {
+		t.Error("not exclusive while open")
+	}
+	p.Close()
+	if excl() != 0 {
+		t.Error("still exclusive after Close")
 	}
 }
