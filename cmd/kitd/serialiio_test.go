@@ -127,39 +127,42 @@ func TestSensorsReadIIOAndSerial(t *testing.T) {
 	garbage := []byte{0x00, 0x13, 0x42, 0xAA, 0xFF, 0x0D}
 	type row struct {
 		name, driver, options string
+		extra                 string // more keys of the sensor entry
 		want                  string // a value list, or a regexp the error must match
 		fails                 bool
 	}
 	rows := []row{
-		{"adc0", "iio", "{ device: TI-am335x-adc.0.auto, channel: voltage0, iio_dir: " + iioDir + " }", "voltage=0.90022", false},
-		{"soil", "iio", "{ device: TI-am335x-adc.0.auto, channel: voltage2, iio_dir: " + iioDir + ", dry: 3000, wet: 1000 }", "moisture=75 voltage=0.659341", false},
-		{"dht", "iio", "{ device: dht11, iio_dir: " + iioDir + " }", "humidity=45 temperature=23.4", false},
-		{"adc-over", "iio", "{ device: TI-am335x-adc.0.auto, channel: voltage1, iio_dir: " + iioDir + " }", `raw 4095 at the end of the ADC's range`, true},
-		{"dht-bad", "iio", "{ device: dht22, iio_dir: " + iioDir + " }", `in_temp_input: not a number`, true},
-		{"dht-gone", "iio", "{ device: dht11, channel: temp, iio_dir: /nonexistent }", `no such device "dht11"`, true},
+		{"adc0", "iio", "{ device: TI-am335x-adc.0.auto, channel: voltage0, iio_dir: " + iioDir + " }", "", "voltage=0.90022", false},
+		{"soil", "iio", "{ device: TI-am335x-adc.0.auto, channel: voltage2, iio_dir: " + iioDir + ", dry: 3000, wet: 1000 }", "", "moisture=75 voltage=0.659341", false},
+		{"dht", "iio", "{ device: dht11, iio_dir: " + iioDir + " }", "", "humidity=45 temperature=23.4", false},
+		// Calibration applies to the new drivers as to every other.
+		{"dht-cal", "iio", "{ device: dht11, iio_dir: " + iioDir + " }", ", calibrate: { temperature: { offset: -1.2 } }", "humidity=45 temperature=22.2", false},
+		{"adc-over", "iio", "{ device: TI-am335x-adc.0.auto, channel: voltage1, iio_dir: " + iioDir + " }", "", `raw 4095 at the end of the ADC's range`, true},
+		{"dht-bad", "iio", "{ device: dht22, iio_dir: " + iioDir + " }", "", `in_temp_input: not a number`, true},
+		{"dht-gone", "iio", "{ device: dht11, channel: temp, iio_dir: /nonexistent }", "", `no such device "dht11"`, true},
 
-		{"co2", "mhz19", "{ port: " + mhz(t, mhzExample) + ", warmup: 0s }", "co2=544", false},
-		{"co2-garbage", "mhz19", "{ port: " + mhz(t, append(bytes.Clone(garbage), mhzExample...)) + ", warmup: 0s }", "co2=544", false},
-		{"co2-badsum", "mhz19", "{ port: " + mhz(t, mhzBadSum) + ", warmup: 0s }", `mhz19: checksum 0x59, want 0x58`, true},
-		{"co2-zero", "mhz19", "{ port: " + mhz(t, mhzZero) + ", warmup: 0s }", `mhz19: all-zero response`, true},
-		{"co2-cut", "mhz19", "{ port: " + mhz(t, mhzExample[:5]) + ", warmup: 0s }", `truncated frame|no answer`, true},
+		{"co2", "mhz19", "{ port: " + mhz(t, mhzExample) + ", warmup: 0s }", "", "co2=544", false},
+		{"co2-garbage", "mhz19", "{ port: " + mhz(t, append(bytes.Clone(garbage), mhzExample...)) + ", warmup: 0s }", "", "co2=544", false},
+		{"co2-badsum", "mhz19", "{ port: " + mhz(t, mhzBadSum) + ", warmup: 0s }", "", `mhz19: checksum 0x59, want 0x58`, true},
+		{"co2-zero", "mhz19", "{ port: " + mhz(t, mhzZero) + ", warmup: 0s }", "", `mhz19: all-zero response`, true},
+		{"co2-cut", "mhz19", "{ port: " + mhz(t, mhzExample[:5]) + ", warmup: 0s }", "", `truncated frame|no answer`, true},
 
-		{"pm", "pms5003", "{ port: " + pms(t, pmsExample) + " }", "pm1=5 pm10=9 pm2_5=8", false},
-		{"pm-garbage", "pms5003", "{ port: " + pms(t, append(bytes.Clone(garbage), pmsExample...)) + " }", "pm1=5 pm10=9 pm2_5=8", false},
-		{"pm-badsum", "pms5003", "{ port: " + pms(t, corrupt(pmsExample)) + " }", `pms5003: checksum 0x01FA, want 0x01F9`, true},
-		{"pm-spinup", "pms5003", "{ port: " + pms(t, pmsZero) + " }", `pms5003: all-zero frame: the fan is still spinning up`, true},
-		{"pm-cut", "pms5003", "{ port: " + pms(t, pmsExample[:20]) + " }", `truncated frame|no answer`, true},
+		{"pm", "pms5003", "{ port: " + pms(t, pmsExample) + " }", "", "pm1=5 pm10=9 pm2_5=8", false},
+		{"pm-garbage", "pms5003", "{ port: " + pms(t, append(bytes.Clone(garbage), pmsExample...)) + " }", "", "pm1=5 pm10=9 pm2_5=8", false},
+		{"pm-badsum", "pms5003", "{ port: " + pms(t, corrupt(pmsExample)) + " }", "", `pms5003: checksum 0x01FA, want 0x01F9`, true},
+		{"pm-spinup", "pms5003", "{ port: " + pms(t, pmsZero) + " }", "", `pms5003: all-zero frame: the fan is still spinning up`, true},
+		{"pm-cut", "pms5003", "{ port: " + pms(t, pmsExample[:20]) + " }", "", `truncated frame|no answer`, true},
 
-		{"dust", "sds011", "{ port: " + sds(t, sdsExample) + " }", "pm10=261.8 pm2_5=123.6", false},
-		{"dust-garbage", "sds011", "{ port: " + sds(t, append(bytes.Clone(garbage), sdsExample...)) + " }", "pm10=261.8 pm2_5=123.6", false},
-		{"dust-badsum", "sds011", "{ port: " + sds(t, sdsBadSum) + " }", `sds011: checksum 0x1E, want 0x1D`, true},
-		{"dust-zero", "sds011", "{ port: " + sds(t, sdsZero) + " }", `sds011: all-zero data frame`, true},
-		{"dust-cut", "sds011", "{ port: " + sds(t, sdsExample[:6]) + " }", `truncated frame|no answer`, true},
+		{"dust", "sds011", "{ port: " + sds(t, sdsExample) + " }", "", "pm10=261.8 pm2_5=123.6", false},
+		{"dust-garbage", "sds011", "{ port: " + sds(t, append(bytes.Clone(garbage), sdsExample...)) + " }", "", "pm10=261.8 pm2_5=123.6", false},
+		{"dust-badsum", "sds011", "{ port: " + sds(t, sdsBadSum) + " }", "", `sds011: checksum 0x1E, want 0x1D`, true},
+		{"dust-zero", "sds011", "{ port: " + sds(t, sdsZero) + " }", "", `sds011: all-zero data frame`, true},
+		{"dust-cut", "sds011", "{ port: " + sds(t, sdsExample[:6]) + " }", "", `truncated frame|no answer`, true},
 	}
 	var cfg strings.Builder
 	cfg.WriteString(validConfig(t))
 	for _, r := range rows {
-		fmt.Fprintf(&cfg, "  - { name: %s, driver: %s, interval: 10s, timeout: 1s, options: %s }\n", r.name, r.driver, r.options)
+		fmt.Fprintf(&cfg, "  - { name: %s, driver: %s, interval: 10s, timeout: 1s, options: %s%s }\n", r.name, r.driver, r.options, r.extra)
 	}
 	path := writeConfig(t, cfg.String())
 
