@@ -104,10 +104,6 @@ func (d *Dev) Read(ctx context.Context) (Reading, error) {
 	return Reading{}, fmt.Errorf("pms5003: %d frames without data: not a PMS5003/PMS7003?", maxFrames)
 }
 
-// errLength marks a header whose length field no frame has: the header
-// bytes were data, and the search goes on after them.
-var errLength = errors.New("bad length")
-
 // frame reads the next well-formed frame, header to check word, and
 // verifies the check word.
 func (d *Dev) frame(ctx context.Context) ([]byte, error) {
@@ -133,6 +129,8 @@ func (d *Dev) readFrame(ctx context.Context) ([]byte, error) {
 			return nil, truncated(err, 2, 4+dataLen)
 		}
 		n = int(binary.BigEndian.Uint16(f[2:4]))
+		// A length no frame has: the header bytes were data (or noise),
+		// and the search goes on after them.
 		if n < 2 || n > dataLen || n%2 != 0 {
 			skipped += 4
 			if skipped > d.opts.MaxGarbage {
