@@ -9,7 +9,8 @@ import (
 
 // Values maps quantity names to numbers in the wire contract's units:
 // temperature °C, humidity %RH, pressure hPa, moisture %, co2 ppm,
-// illuminance lx, voltage V, current A, power W.
+// illuminance lx, voltage V, current A, power W, pm1, pm2_5 and pm10
+// µg/m³.
 type Values map[string]float64
 
 // Driver is one opened sensor.

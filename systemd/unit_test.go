@@ -45,7 +45,7 @@ func TestUnitDirectives(t *testing.T) {
 		"Restart":                  "on-failure",
 		"RestartPreventExitStatus": "2", // a config error must not restart in a loop
 		"User":                     "kitd",
-		"SupplementaryGroups":      "i2c gpio",
+		"SupplementaryGroups":      "i2c gpio dialout",
 		"StateDirectory":           "kitd",
 		"ConfigurationDirectory":   "kitd",
 		"NoNewPrivileges":          "yes",
@@ -74,7 +74,7 @@ func TestUnitDirectives(t *testing.T) {
 		t.Errorf("WatchdogSec=%q, want a timeout", w)
 	}
 	// No globs: char-* would allow every character device.
-	if got, want := d["DeviceAllow"], []string{"char-i2c rw", "char-gpiochip rw"}; !slices.Equal(got, want) {
+	if got, want := d["DeviceAllow"], []string{"char-i2c rw", "char-gpiochip rw", "char-ttyS rw", "char-ttyAMA rw", "char-ttyUSB rw", "char-ttyACM rw"}; !slices.Equal(got, want) {
 		t.Errorf("DeviceAllow=%q, want %q", got, want)
 	}
 	// The agent must start with no network and no time sync.

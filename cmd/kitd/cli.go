@@ -23,6 +23,11 @@ import (
 	"github.com/kitd-dev/kitd/logdedup"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/sensors/hw"
+	"github.com/kitd-dev/kitd/sensors/iio"
+	"github.com/kitd-dev/kitd/sensors/mhz19"
+	"github.com/kitd-dev/kitd/sensors/pms5003"
+	"github.com/kitd-dev/kitd/sensors/sds011"
+	"github.com/kitd-dev/kitd/sensors/serial"
 	"github.com/kitd-dev/kitd/sensors/sim"
 	"github.com/kitd-dev/kitd/sensors/w1"
 	"github.com/kitd-dev/kitd/systemd"
@@ -151,9 +156,12 @@ func (e *env) logger() (*slog.Logger, error) {
 	return slog.New(logdedup.New(slog.NewTextHandler(e.stderr, opts), logdedup.Every)), nil
 }
 
-// registry is every driver kitd knows: simulated and hardware.
+// registry is every driver kitd knows: simulated, I2C and 1-Wire
+// hardware, Linux IIO and serial sensors.
 func registry(host *hw.Host) (*sensors.Registry, error) {
-	return sensors.NewRegistry(append([]sensors.Kind{sim.Kind()}, host.Kinds()...)...)
+	kinds := append([]sensors.Kind{sim.Kind()}, host.Kinds()...)
+	kinds = append(kinds, iio.Kind(), mhz19.Kind(), pms5003.Kind(), sds011.Kind())
+	return sensors.NewRegistry(kinds...)
 }
 
 // loadConfig reads and validates a config file; every failure is a usage
@@ -319,10 +327,10 @@ func (e *env) configCmd() *cobra.Command {
 
 func (e *env) sensorsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "sensors", Short: "find and read sensors"}
-	var w1Dir string
+	var w1Dir, iioDir, devDir string
 	scan := &cobra.Command{
 		Use:   "scan",
-		Short: "list I2C devices and 1-Wire sensors found on this board",
+		Short: "list I2C devices, 1-Wire sensors, IIO devices and serial ports found on this board",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := e.logger()
 			if err != nil {
@@ -334,10 +342,20 @@ func (e *env) sensorsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return hw.WriteScan(e.stdout, res)
+			if err := hw.WriteScan(e.stdout, res); err != nil {
+				return err
+			}
+			devs, err := iio.List(iioDir)
+			if err := iio.WriteList(e.stdout, iioDir, devs, err); err != nil {
+				return err
+			}
+			ports, err := serial.List(devDir, "/sys")
+			return serial.WriteList(e.stdout, devDir, ports, err)
 		},
 	}
 	scan.Flags().StringVar(&w1Dir, "w1-dir", w1.DefaultDir, "kernel 1-Wire sysfs directory")
+	scan.Flags().StringVar(&iioDir, "iio-dir", iio.DefaultDir, "kernel IIO sysfs directory")
+	scan.Flags().StringVar(&devDir, "dev-dir", "/dev", "where to look for serial ports")
 	var file string
 	read := &cobra.Command{
 		Use:   "read",
