@@ -68,6 +68,13 @@ type Config struct {
 	// considered wedged and replaced (paho resends unacknowledged QoS 1
 	// only on reconnect). 0 (the default) means max(2×keepalive, 20s).
 	AckTimeout time.Duration `mapstructure:"ack_timeout"`
+	// MaxPacketBytes is the broker's largest accepted MQTT packet
+	// (Mosquitto's max_packet_size, EMQX's max_packet_size); messages are
+	// packed so that the whole PUBLISH packet (header, topic, payload)
+	// fits. 0 (the default) means only batch.max_bytes bounds them. A
+	// broker that closes the connection on an oversized packet is also
+	// detected at run time, but that costs reconnects.
+	MaxPacketBytes datasize.Size `mapstructure:"max_packet_bytes"`
 	// ShutdownTimeout bounds the flush, the connected:false message and
 	// the disconnect when the agent stops. Default 5s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
@@ -77,6 +84,10 @@ type Config struct {
 const (
 	// MaxPayload is AWS IoT's message size limit.
 	MaxPayload = 128 * datasize.KiB
+	// maxPublishOverhead is what a PUBLISH packet adds to its payload
+	// besides the topic: fixed header (1), remaining length (up to 4),
+	// topic length (2) and packet id (2).
+	maxPublishOverhead = 9
 	// minBatchBytes leaves room for at least one ordinary reading.
 	minBatchBytes = 1 * datasize.KiB
 	// MaxBatchReadings bounds batch.max_readings.
@@ -149,6 +160,9 @@ func (c Config) Validate() error {
 	}
 	if err := validateMaxReadings(c.Batch.MaxReadings); err != nil {
 		fail("batch.max_readings", "%v", err)
+	}
+	if c.MaxPacketBytes < 0 || (c.MaxPacketBytes > 0 && c.MaxPacketBytes < minBatchBytes+maxPublishOverhead) {
+		fail("max_packet_bytes", "must be 0 (no limit beyond batch.max_bytes) or at least %d bytes", minBatchBytes+maxPublishOverhead)
 	}
 	switch {
 	case c.Batch.MaxBytes < minBatchBytes:

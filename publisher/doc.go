@@ -44,6 +44,22 @@
 // are folded to one per 15 minutes with repeated=N (package logdedup): a
 // broker down for a day costs a few dozen lines, not thousands.
 //
+// # Messages the broker will not take
+//
+// A broker with a maximum packet size (Mosquitto's max_packet_size) closes
+// the connection on a larger PUBLISH and says nothing else; without care
+// the same message is resent at every connect and delivery stalls forever.
+// mqtt.max_packet_bytes packs under the limit from the start. Otherwise
+// reapAll hands the oldest unacknowledged message of a lost connection to
+// noteUnacked: if it was sent within 5 s of the loss and is larger than any
+// message the broker ever acknowledged, that is a strike. Three strikes
+// against the same message (six for a lone reading while nothing was ever
+// acknowledged) make a batch shrink the packing limit to half its size and a
+// lone reading go (Buffer.Discard: in band, reason discarded). A flapping
+// broker never strikes with messages of a size it took before. The loss is
+// then logged as a size problem, not as the AWS policy problem a young loss
+// after a publish otherwise suggests.
+//
 // # Delivery, live first
 //
 // At each connect the publisher notes live := buffer.NextSeq() and keeps

@@ -40,6 +40,7 @@ type message struct {
 // flight is a message handed to paho and waiting for its PUBACK.
 type flight struct {
 	payload []byte
+	size    int // of payload, which the pump lets go of
 	seqs    []uint64
 	sent    time.Time
 	// tok is set by the pump before it closes ready.
@@ -231,7 +232,7 @@ func (d *drainer) publish(now time.Time) {
 	m := d.ready
 	d.ready = nil
 	d.c.notePublish(d.p.telemetryTopic)
-	f := &flight{payload: m.payload, seqs: m.seqs, sent: now, ready: make(chan struct{})}
+	f := &flight{payload: m.payload, size: len(m.payload), seqs: m.seqs, sent: now, ready: make(chan struct{})}
 	d.window = append(d.window, f)
 	d.pumpC <- f // never blocks: the window bounds what is queued
 }
@@ -251,6 +252,7 @@ func (d *drainer) reap() error {
 			break
 		}
 		d.ackBuf = append(d.ackBuf, f.seqs...)
+		d.p.maxAcked = max(d.p.maxAcked, f.size)
 		n++
 	}
 	if n > 0 {
@@ -267,16 +269,74 @@ func (d *drainer) reap() error {
 func (d *drainer) reapAll() {
 	d.ackBuf = d.ackBuf[:0]
 	var msgs int64
+	var head *flight // the oldest message the broker did not acknowledge
 	for _, f := range d.window {
 		if f.done() && f.tok.Error() == nil {
 			d.ackBuf = append(d.ackBuf, f.seqs...)
+			d.p.maxAcked = max(d.p.maxAcked, f.size)
 			msgs++
+		} else if head == nil {
+			head = f
 		}
 	}
 	if msgs > 0 {
 		d.ack(d.ackBuf, msgs)
 	}
 	d.window = nil
+	d.p.oversized = 0
+	if d.c.isLost() {
+		d.noteUnacked(head)
+	}
+}
+
+// Oversize detection: a loss counts as a strike against the message at the
+// head of the window when that message was sent just before the loss and is
+// larger than anything the broker ever acknowledged; a broker that merely
+// flaps, or a message of a size it took before, never strikes.
+const (
+	oversizeWindow  = 5 * time.Second
+	oversizeStrikes = 3
+	// A single reading is given up only after more strikes when the
+	// broker has acknowledged nothing at all yet (then no size is known
+	// to be good).
+	oversizeStrikesBlind = 6
+)
+
+// noteUnacked looks at the message left unacknowledged by a lost connection.
+// After enough strikes against the same message, a batch makes the
+// publisher pack smaller messages from then on, and a single reading is
+// discarded (explained in band): a message the broker will never take must
+// not stall delivery forever.
+func (d *drainer) noteUnacked(head *flight) {
+	p := d.p
+	if head == nil || head.size <= p.maxAcked || time.Since(head.sent) > oversizeWindow {
+		p.strikes = 0
+		return
+	}
+	if head.seqs[0] != p.suspect {
+		p.suspect, p.strikes = head.seqs[0], 0
+	}
+	p.strikes++
+	p.oversized = head.size
+	need := oversizeStrikes
+	if p.maxAcked == 0 && len(head.seqs) == 1 {
+		need = oversizeStrikesBlind
+	}
+	if p.strikes < need {
+		return
+	}
+	p.strikes = 0
+	if len(head.seqs) > 1 {
+		p.shrunk = max(p.maxAcked, head.size/2)
+		p.log.Error("the broker closed the connection each time right after a message larger than any it accepted: "+
+			"probably over its maximum packet size; packing smaller messages from now on (set mqtt.max_packet_bytes or mqtt.batch.max_bytes below the broker's limit)",
+			"bytes", head.size, "largest_accepted", p.maxAcked, "limit", p.shrunk)
+		return
+	}
+	p.log.Error("the broker closed the connection each time right after a single reading larger than any message it accepted: "+
+		"probably over its maximum packet size; discarding the reading (reported in band as discarded)",
+		"seq", head.seqs[0], "bytes", head.size, "largest_accepted", p.maxAcked)
+	d.discard(head.seqs)
 }
 
 func (d *drainer) ack(seqs []uint64, msgs int64) {
@@ -366,7 +426,15 @@ func (d *drainer) discard(seqs []uint64) {
 func (d *drainer) pack(cur *cursor) (*message, error) {
 	p := d.p
 	n := int(p.maxReadings.Load())
-	limit := p.payloadLimit
+	// hard is what the settings allow; limit may be lower when the broker
+	// was found to close the connection on large messages. A reading
+	// within hard but over limit still goes, alone: only the broker can
+	// say it is too large (and noteUnacked then discards it).
+	hard := p.payloadLimit
+	limit := hard
+	if p.shrunk > 0 {
+		limit = min(limit, p.shrunk)
+	}
 	if n == 1 {
 		for {
 			seq, v, ok, err := d.peek(cur)
@@ -375,8 +443,8 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 			}
 			cur.head++
 			payload := telemetry.AppendRecordMessage(make([]byte, 0, 160), p.device, d.epoch, seq, &v)
-			if len(payload) > limit {
-				d.tooLarge(seq, &v, len(payload), limit)
+			if len(payload) > hard {
+				d.tooLarge(seq, &v, len(payload), hard)
 				continue
 			}
 			return &message{payload: payload, seqs: []uint64{seq}}, nil
@@ -401,11 +469,16 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 		}
 		payload = telemetry.AppendRecordItem(payload, seq, &v)
 		if len(payload)+len("]}") > limit {
+			if len(seqs) == 0 && len(payload)+len("]}") <= hard {
+				cur.head++
+				seqs = append(seqs, seq)
+				break // alone, within what the settings allow
+			}
 			size := len(payload) + len("]}") - mark + telemetry.BatchOverhead(p.device, d.epoch)
 			payload = payload[:mark]
 			if len(seqs) == 0 {
 				cur.head++
-				d.tooLarge(seq, &v, size, limit)
+				d.tooLarge(seq, &v, size, hard)
 				continue
 			}
 			break // the reading starts the next message

@@ -208,6 +208,10 @@ type wireReading struct {
 	TS     string             `json:"ts"`
 	Clock  string             `json:"clock"`
 	Values map[string]float64 `json:"values"`
+	Gap    *struct {
+		From, To uint64
+		Reason   string
+	} `json:"gap"`
 }
 
 type wireMessage struct {
@@ -229,6 +233,7 @@ type collector struct {
 	status   []string
 	other    map[string][]string // payloads on other topics
 	bad      []string
+	gaps     map[uint64]string // seq explained by a gap record -> reason
 	client   mqtt.Client // the latest observer connection, to publish with
 	changed  chan struct{}
 }
@@ -353,6 +358,15 @@ func (c *collector) add(topic string, payload []byte) {
 		c.bad = append(c.bad, fmt.Sprintf("device/epoch %q/%q, want %q/%q", m.Device, m.Epoch, kit, c.epoch))
 	}
 	for _, r := range rs {
+		if r.Gap != nil && r.Seq != nil {
+			if c.gaps == nil {
+				c.gaps = map[uint64]string{}
+			}
+			for s := r.Gap.From; s <= r.Gap.To && s-r.Gap.From < 1<<20; s++ {
+				c.gaps[s] = r.Gap.Reason
+			}
+			continue
+		}
 		if r.Seq == nil || r.Sensor == "" || len(r.Values) == 0 {
 			c.bad = append(c.bad, "reading lacks seq, sensor or values: "+string(payload))
 			continue

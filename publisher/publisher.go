@@ -115,6 +115,16 @@ type Publisher struct {
 	hooks  []func(context.Context, *Session)
 	hookWG sync.WaitGroup
 
+	// Oversize detection, owned by Run's goroutine (drain runs on it): a
+	// broker that closes the connection on a packet over its limit says
+	// nothing else, so a message larger than any it acknowledged that is
+	// unacknowledged at several losses in a row is taken for too large.
+	maxAcked  int    // largest payload the broker acknowledged
+	suspect   uint64 // first seq of the message unacknowledged at the last loss
+	strikes   int
+	shrunk    int // payload limit learnt at run time; 0 none
+	oversized int // size of the suspect message at the last loss; 0 none
+
 	// tls is the last good set of files (read again at every connect so a
 	// renewed certificate is picked up); only Run's goroutine touches it.
 	tls *tlsFiles
@@ -169,6 +179,12 @@ func newPublisher(cfg Config, device string, buf *buffer.Buffer, clk Clock, log 
 	}
 	// AWS counts the topic against the 128KB limit of the whole message.
 	p.payloadLimit = min(int(cfg.Batch.MaxBytes), int(MaxPayload)-len(p.telemetryTopic)-2)
+	if cfg.MaxPacketBytes > 0 {
+		p.payloadLimit = min(p.payloadLimit, int(cfg.MaxPacketBytes)-maxPublishOverhead-len(p.telemetryTopic))
+		if p.payloadLimit < int(minBatchBytes)/2 {
+			return nil, fmt.Errorf("max_packet_bytes: %s leaves %d bytes for a message on %s", cfg.MaxPacketBytes, p.payloadLimit, p.telemetryTopic)
+		}
+	}
 	p.maxReadings.Store(int32(cfg.Batch.MaxReadings))
 	if b.tls {
 		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile)

@@ -63,6 +63,10 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 		topic, published := c.published()
 		switch {
+		case p.oversized > 0:
+			p.log.Warn("the broker closed the connection with a message larger than any it accepted still unacknowledged: "+
+				"if this repeats, the message is probably over the broker's maximum packet size, not a policy problem",
+				"bytes", p.oversized, "largest_accepted", p.maxAcked)
 		case lived < p.opt.youngLoss && published && !errors.Is(lost, errAckTimeout):
 			// AWS IoT answers a publish its policy denies by closing the
 			// connection; nothing else tells us. Say so once per streak.
