@@ -234,7 +234,7 @@ type collector struct {
 	other    map[string][]string // payloads on other topics
 	bad      []string
 	gaps     map[uint64]string // seq explained by a gap record -> reason
-	client   mqtt.Client // the latest observer connection, to publish with
+	client   mqtt.Client       // the latest observer connection, to publish with
 	changed  chan struct{}
 }
 
