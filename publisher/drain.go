@@ -97,6 +97,8 @@ type drainer struct {
 	ready   *message // packed, waiting for the rate limiter
 	ackBuf  []uint64
 	epoch   string
+	// lastLive: the last message packed was live; the backlog goes next
+	lastLive bool
 
 	// clock readings for re-stamping, taken at most once per pack
 	clkTaken bool
@@ -348,12 +350,23 @@ func (d *drainer) ack(seqs []uint64, msgs int64) {
 	d.p.messages.Add(msgs)
 }
 
-// next packs the next message, live readings first. nil: nothing to send.
+// next packs the next message, live readings first, but never two live
+// messages in a row while the backlog has something: when the message rate
+// (AWS allows 100/s) is what limits delivery, a busy kit's live readings
+// would otherwise take every slot and the backlog would never drain. So
+// the backlog gets at least every other message, packed as full as
+// batch.max_readings allows, and a live reading waits behind at most one
+// backlog message. nil: nothing to send.
 func (d *drainer) next() (*message, error) {
 	d.clkTaken = false
-	for _, cur := range []*cursor{d.live, d.backlog} {
+	order := [2]*cursor{d.live, d.backlog}
+	if d.lastLive {
+		order = [2]*cursor{d.backlog, d.live}
+	}
+	for _, cur := range order {
 		m, err := d.pack(cur)
 		if m != nil || err != nil {
+			d.lastLive = m != nil && cur == d.live
 			return m, err
 		}
 	}

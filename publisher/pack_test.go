@@ -312,3 +312,29 @@ func TestNewRejects(t *testing.T) {
 		t.Error("nil buffer accepted")
 	}
 }
+
+// TestBacklogNotStarved: a busy kit has a live reading ready for every
+// message slot; the backlog must still get every other message, packed
+// full, or it never drains under a message-rate limit.
+func TestBacklogNotStarved(t *testing.T) {
+	p, buf, _ := packer(t, func(c *Config) { c.Batch.MaxReadings = 100 }, nil)
+	backlog := appendReadings(t, buf, "old", 1000)
+	d := newDrainer(p)
+	var drained, live int
+	for i := 0; i < 20; i++ {
+		appendReadings(t, buf, "live", 1)
+		d.live.dirty = true
+		m, err := d.next()
+		if err != nil || m == nil {
+			t.Fatalf("message %d: %v %v", i, m, err)
+		}
+		if m.seqs[0] <= backlog[len(backlog)-1] {
+			drained += len(m.seqs)
+		} else {
+			live += len(m.seqs)
+		}
+	}
+	if drained != len(backlog) || live < 10 {
+		t.Fatalf("in 20 messages %d of %d backlog readings and %d live ones went; want the whole backlog in full batches beside the live ones", drained, len(backlog), live)
+	}
+}
