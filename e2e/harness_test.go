@@ -78,6 +78,8 @@ type kitOptions struct {
 	certFile  string // override the client certificate
 	keyFile   string
 	keepalive string
+	buffer    string // extra lines under buffer: (replacing max_bytes and min_free_bytes when they name them)
+	brokerURL string // instead of the broker's own (a proxy in front of it)
 }
 
 func newKit(t *testing.T, b *mosquittotest.Broker, id string, o kitOptions) *kit {
@@ -91,6 +93,12 @@ func newKit(t *testing.T, b *mosquittotest.Broker, id string, o kitOptions) *kit
 	}
 	if o.sync == "" {
 		o.sync = "interval"
+	}
+	if o.buffer == "" {
+		o.buffer = "  max_bytes: 64MiB\n  min_free_bytes: 1MiB\n"
+	}
+	if o.brokerURL == "" {
+		o.brokerURL = b.URL
 	}
 	pair := b.Certs[id]
 	if o.certFile != "" {
@@ -109,17 +117,15 @@ mqtt:
 %s
 buffer:
   dir: %s
-  max_bytes: 64MiB
-  min_free_bytes: 1MiB
-  sync: %s
+%s  sync: %s
   sync_interval: 1s
 shadow:
   enabled: %t
   state_file: %s
   min_report_interval: 1s
 sensors:
-%s`, id, b.URL, b.CA.CAFile, pair.CertFile, pair.KeyFile, o.keepalive, o.extraMQTT,
-		filepath.Join(k.dir, "buffer"), o.sync, o.shadow, filepath.Join(k.dir, "shadow.json"), o.sensors)
+%s`, id, o.brokerURL, b.CA.CAFile, pair.CertFile, pair.KeyFile, o.keepalive, o.extraMQTT,
+		filepath.Join(k.dir, "buffer"), o.buffer, o.sync, o.shadow, filepath.Join(k.dir, "shadow.json"), o.sensors)
 	k.cfg = filepath.Join(k.dir, "config.yaml")
 	if err := os.WriteFile(k.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -231,6 +237,16 @@ func (k *kit) wait(limit time.Duration) int {
 	return cmd.ProcessState.ExitCode()
 }
 
+// pid is the running kitd's process id, 0 if none runs.
+func (k *kit) pid() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cmd == nil || k.cmd.Process == nil {
+		return 0
+	}
+	return k.cmd.Process.Pid
+}
+
 // kill is kill -9: no flush, no goodbye.
 func (k *kit) kill() {
 	k.signal(syscall.SIGKILL)
@@ -246,6 +262,9 @@ func (k *kit) stop() {
 		k.t.Fatalf("kitd exited %d after SIGTERM:\n%s", code, k.logText())
 	}
 }
+
+// bufferDir is where the kit's buffer lives.
+func (k *kit) bufferDir() string { return filepath.Join(k.dir, "buffer") }
 
 func (k *kit) bufferStats() buffer.Stats {
 	k.t.Helper()
@@ -364,6 +383,17 @@ func (o *observer) handle(_ mqtt.Client, m mqtt.Message) {
 		o.seqs[r.Seq]++
 		o.arrivals = append(o.arrivals, arrival{at: now, seq: r.Seq})
 	}
+}
+
+// gapReasons counts the gap records received by reason.
+func (o *observer) gapReasons() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := map[string]int{}
+	for _, g := range o.gaps {
+		n[g[strings.LastIndex(g, " ")+1:]]++
+	}
+	return n
 }
 
 // unexplained returns the seqs below the highest one received that neither
