@@ -251,3 +251,21 @@ func TestReload(t *testing.T) {
 		t.Fatal("the connection was restarted although nothing it depends on changed")
 	}
 }
+
+// The STATUS line names the reasons of what was lost, unused seqs aside
+// (they were never a reading).
+func TestLossDetail(t *testing.T) {
+	for _, c := range []struct {
+		lost map[string]int64
+		want string
+	}{
+		{nil, ""},
+		{map[string]int64{"full": 0, "unused": 4000}, ""},
+		{map[string]int64{"full": 4127, "corrupt": 0, "discarded": 3, "unused": 9}, " (full 4127, discarded 3)"},
+		{map[string]int64{"torn": 1, "corrupt": 2}, " (corrupt 2, torn 1)"},
+	} {
+		if got := lossDetail(c.lost); got != c.want {
+			t.Errorf("lossDetail(%v) = %q, want %q", c.lost, got, c.want)
+		}
+	}
+}

@@ -292,3 +292,51 @@ func TestZeroRunThenFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestDroppedRangesMerged: a long outage drops many small segments one
+// after another; their ranges touch, so the bounded list keeps one range
+// covering them all instead of only the latest ten segments.
+func TestDroppedRangesMerged(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.MaxBytes = 2 * cfg.SegmentBytes
+	b := mustOpen(t, cfg)
+	defer b.Close()
+	appendN(t, b, 2000, 100) // dozens of segments through a two-segment buffer
+	st := b.Stats()
+	if len(st.DroppedRanges) != 1 || st.DroppedRanges[0][0] != 1 || st.DroppedRanges[0][1]+1 != st.OldestSeq {
+		t.Fatalf("dropped ranges %v, want one range from 1 to just below the oldest pending %d", st.DroppedRanges, st.OldestSeq)
+	}
+	if st.Dropped != int64(st.DroppedRanges[0][1]) || st.Lost["full"] != st.Dropped {
+		t.Fatalf("dropped %d (by reason %v) for range %v", st.Dropped, st.Lost, st.DroppedRanges)
+	}
+}
+
+// TestCursorVersion1Loads: a cursor written before epochs and reasons keeps
+// its acknowledgements and its drop count after an upgrade.
+func TestCursorVersion1Loads(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	b := mustOpen(t, cfg)
+	want := appendN(t, b, 20, 50)
+	b.Close()
+	// The version 1 layout: dropped, dropped ranges, acked ranges.
+	var p []byte
+	p = binary.LittleEndian.AppendUint64(p, 7)
+	p = binary.LittleEndian.AppendUint32(p, 1)
+	p = binary.LittleEndian.AppendUint64(p, 100)
+	p = binary.LittleEndian.AppendUint64(p, 106)
+	p = binary.LittleEndian.AppendUint32(p, 1)
+	p = binary.LittleEndian.AppendUint64(p, 1)
+	p = binary.LittleEndian.AppendUint64(p, 5)
+	slots := make([]byte, 2*slotSize)
+	copy(slots[slotSize:], encodeSlot(cursorMagic, cursorSlotV1, 1, p))
+	os.WriteFile(filepath.Join(cfg.Dir, cursorFile), slots, 0o640)
+	b = mustOpen(t, cfg)
+	defer b.Close()
+	for s := uint64(1); s <= 5; s++ {
+		delete(want, s)
+	}
+	checkRecords(t, readAll(t, b), want)
+	if st := b.Stats(); st.Lost["full"] != 7 || st.DroppedRanges[0] != [2]uint64{100, 106} {
+		t.Fatalf("version 1 drop count or ranges lost: %+v", st)
+	}
+}
