@@ -340,3 +340,36 @@ func TestCursorVersion1Loads(t *testing.T) {
 		t.Fatalf("version 1 drop count or ranges lost: %+v", st)
 	}
 }
+
+// TestBrokenDiskFailingSince: when every write fails for a reason other than
+// space (read-only, permissions, I/O), the buffer says since when, so the
+// agent can stop being healthy; the readings are counted, and it recovers
+// by itself once writes work again.
+func TestBrokenDiskFailingSince(t *testing.T) {
+	fsys := newFaultFS()
+	cfg := testConfig(t.TempDir())
+	b := mustOpen(t, cfg, WithFS(fsys))
+	defer b.Close()
+	appendN(t, b, 5, 50)
+	fsys.kill() // every mutating step fails from now on
+	if _, err := b.Append([]byte("lost")); err == nil {
+		t.Fatal("Append on a broken disk succeeded")
+	}
+	if b.FailingSince().IsZero() {
+		t.Fatal("FailingSince is zero while every write fails")
+	}
+	// Its seq was reserved already: it is counted, and explained in band
+	// once writes work (as corrupt: the disk failed it).
+	if st := b.Stats(); st.Lost["corrupt"] != 1 || st.Dropped != 1 || st.DroppedRanges[0] != [2]uint64{6, 6} {
+		t.Fatalf("the refused reading is not counted: %+v", st)
+	}
+	fsys.mu.Lock()
+	fsys.dead = false
+	fsys.mu.Unlock()
+	if _, err := b.Append([]byte("back")); err != nil {
+		t.Fatalf("Append once the disk works again: %v", err)
+	}
+	if !b.FailingSince().IsZero() {
+		t.Fatal("FailingSince still set after a write succeeded")
+	}
+}
