@@ -13,8 +13,11 @@ func adsOps(addr uint16, config [2]byte, code [2]byte) []i2ctest.IO {
 	return []i2ctest.IO{
 		// Open: the config register (power-on value 0x8583) proves a chip.
 		{Addr: addr, W: []byte{0x01}, R: []byte{0x85, 0x83}},
-		// Single shot: write config, read the conversion register.
+		// Single shot: write config; after one period the config
+		// register reads OS=1 (done) and the settings written; read the
+		// conversion register.
 		{Addr: addr, W: []byte{0x01, config[0], config[1]}},
+		{Addr: addr, W: []byte{0x01}, R: config[:]},
 		{Addr: addr, W: []byte{0x00}, R: code[:]},
 	}
 }
@@ -268,4 +271,39 @@ func TestSCD4xFaults(t *testing.T) {
 		3: "periph ignores a failed wake up (an SCD40 has none) and stops and restarts instead",
 		5: "periph polls data ready again a second later, and then reads correctly",
 	})
+}
+
+// The driver polls the config register until OS reads 1, and a config
+// register back at its power-on value (the chip reset between the start
+// and the poll) is an error, not the conversion of some other input.
+func TestADS1115PollsOSAndDetectsReset(t *testing.T) {
+	cfg := []byte{0xC3, 0x83}
+	busy := []byte{0x43, 0x83}
+	bus := playback(
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: []byte{0x85, 0x83}},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01, 0xC3, 0x83}},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: busy},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: busy},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: cfg},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x00}, R: []byte{0x40, 0x00}},
+	)
+	h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
+	v, err := openRead(t, prepare(t, h, "ads1115", map[string]any{"bus": "/dev/i2c-1", "address": 0x48}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantValues(t, v, map[string]float64{"voltage": 2.048}, 1e-12)
+	closeHost(t, h)
+
+	bus = playback(
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: []byte{0x85, 0x83}},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01, 0xC3, 0x83}},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: []byte{0x85, 0x83}},
+	)
+	h = testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
+	v, err = openRead(t, prepare(t, h, "ads1115", map[string]any{"bus": "/dev/i2c-1", "address": 0x48}))
+	if err == nil || !strings.Contains(err.Error(), "reads 0x8583") {
+		t.Fatalf("reset chip: %v, %v", v, err)
+	}
+	closeHost(t, h)
 }

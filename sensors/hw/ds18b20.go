@@ -64,7 +64,9 @@ func (h *Host) ds18b20Kind() sensors.Kind {
 			if o.Has("w1_dir") {
 				o.Fail("w1_dir", "not with bus: w1_dir is the kernel's 1-Wire, bus and address a DS2482 bridge")
 			}
-			t := i2cTarget(o, "DS2482", 0x18, 0x19)
+			// The bridge serialises its 1-Wire bus: thermometers behind
+			// one DS2482 share it.
+			t := sharedTarget(o, "DS2482", id, 0x18, 0x19)
 			var addr onewire.Address
 			if w1.IsThermometerID(id) {
 				addr = romAddress(id)

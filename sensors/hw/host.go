@@ -39,6 +39,7 @@ type Host struct {
 	buses   map[string]i2c.BusCloser
 	muxes   map[muxKey]*mux
 	bridges map[bridgeKey]*bridge
+	chips   map[target]chipLock
 }
 
 // NewHost returns a Host that has touched no hardware yet.
@@ -139,3 +140,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// sleep calls Sleep as it is at the time of the wait, for drivers that
+// keep a sleep func.
+func (h *Host) sleep(ctx context.Context, d time.Duration) error { return h.Sleep(ctx, d) }
