@@ -144,13 +144,20 @@ func TestBH1750Faults(t *testing.T) {
 func ina219Ops(shunt, bus, current, power uint16) []i2ctest.IO {
 	be := func(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
 	return []i2ctest.IO{
-		// Calibration 4194 (0x1062), then configuration 0x1FFF.
+		// Open: calibration 4194 (0x1062), configuration 0x1FFF, then
+		// the bus register until CNVR says a conversion used them.
 		{Addr: 0x40, W: []byte{0x05, 0x10, 0x62}},
 		{Addr: 0x40, W: []byte{0x00, 0x1F, 0xFF}},
+		{Addr: 0x40, W: []byte{0x02}, R: be(bus)},
+		// Read: configuration and calibration as written (no reset).
+		{Addr: 0x40, W: []byte{0x00}, R: be(0x1FFF)},
+		{Addr: 0x40, W: []byte{0x05}, R: be(0x1062)},
 		{Addr: 0x40, W: []byte{0x01}, R: be(shunt)},
 		{Addr: 0x40, W: []byte{0x02}, R: be(bus)},
 		{Addr: 0x40, W: []byte{0x04}, R: be(current)},
 		{Addr: 0x40, W: []byte{0x03}, R: be(power)},
+		// Close: power down.
+		{Addr: 0x40, W: []byte{0x00, 0x1F, 0xF8}},
 	}
 }
 
@@ -168,8 +175,7 @@ func TestINA219DatasheetEquations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// periph keeps Current_LSB in whole nA (97656), Power_LSB in nW.
-	wantValues(t, v, map[string]float64{"voltage": 12, "current": 4095 * 97656e-9, "power": 2457 * 1953125e-9}, 1e-12)
+	wantValues(t, v, map[string]float64{"voltage": 12, "current": 4095 * 3.2 / 32768, "power": 2457 * 20 * 3.2 / 32768}, 1e-12)
 	if v["current"] < 0.3998 || v["current"] > 0.4 || v["power"] < 4.798 || v["power"] > 4.8 {
 		t.Errorf("values %v, want ≈ 0.4 A and 4.8 W", v)
 	}
@@ -178,7 +184,8 @@ func TestINA219DatasheetEquations(t *testing.T) {
 
 // An overflowing conversion (OVF, bit 0 of the bus register) is an error.
 func TestINA219Overflow(t *testing.T) {
-	bus := playback(ina219Ops(4000, 3000<<3|3, 0, 0)[:4]...)
+	ops := ina219Ops(4000, 3000<<3|3, 0, 0)
+	bus := playback(append(ops[:7:7], ops[9])...)
 	h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
 	_, err := openRead(t, prepare(t, h, "ina219", map[string]any{"bus": "/dev/i2c-1", "address": 0x40}))
 	if err == nil || !strings.Contains(err.Error(), "overflow") {
@@ -187,8 +194,25 @@ func TestINA219Overflow(t *testing.T) {
 	closeHost(t, h)
 }
 
+// A shunt register at PGA /8's full scale (320 mV) is an overflow too.
+func TestINA219ShuntFullScale(t *testing.T) {
+	for _, shunt := range []uint16{32000, 0x10000 - 32000} {
+		ops := ina219Ops(shunt, 3000<<3|2, 0, 0)
+		bus := playback(append(ops[:6:6], ops[9])...)
+		h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
+		_, err := openRead(t, prepare(t, h, "ina219", map[string]any{"bus": "/dev/i2c-1", "address": 0x40}))
+		if !errors.Is(err, ErrINA219Overflow) {
+			t.Fatalf("shunt 0x%04X: err = %v", shunt, err)
+		}
+		closeHost(t, h)
+	}
+}
+
 func TestINA219Faults(t *testing.T) {
-	runFaults(t, "ina219", map[string]any{"bus": "/dev/i2c-1", "address": 0x40}, ina219Ops(4000, 3000<<3|2, 4095, 2457), false)
+	ops := ina219Ops(4000, 3000<<3|2, 4095, 2457)
+	// The close transaction is after the read: a fault there loses no
+	// reading.
+	runFaults(t, "ina219", map[string]any{"bus": "/dev/i2c-1", "address": 0x40}, ops[:len(ops)-1], false)
 }
 
 func aht20Ops(data []byte) []i2ctest.IO {
