@@ -21,13 +21,13 @@ import (
 type INA219 struct {
 	clock *Clock
 
-	mu         sync.Mutex
-	shuntV     float64
-	busV       float64
-	regs       [6]uint16
-	ptr        byte
-	epoch      time.Duration // start of the running conversion
-	calWrites  int
+	mu        sync.Mutex
+	shuntV    float64
+	busV      float64
+	regs      [6]uint16
+	ptr       byte
+	epoch     time.Duration // start of the running conversion
+	calWrites int
 }
 
 // NewINA219 returns a model at power-on.
