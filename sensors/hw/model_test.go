@@ -14,6 +14,7 @@ func modelHost(t *testing.T) (*Host, *chipmodel.Bus, *chipmodel.Clock) {
 	t.Helper()
 	clock := &chipmodel.Clock{}
 	bus := chipmodel.NewBus("/dev/i2c-1")
+	bus.Clock = clock
 	h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
 	h.Sleep = clock.Sleep
 	t.Cleanup(func() { h.Close() })

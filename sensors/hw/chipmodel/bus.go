@@ -61,6 +61,10 @@ func nack(addr uint16) error {
 // Bus is an I2C bus with models on it; it implements i2c.BusCloser.
 type Bus struct {
 	name string
+	// Clock, when set before use, advances by each transaction's time on
+	// the wire at 100 kHz (9 bit times a byte, address bytes included):
+	// a driver polling a status register sees the chip progress.
+	Clock *Clock
 
 	mu    sync.Mutex
 	devs  map[uint16]Device
@@ -96,6 +100,13 @@ func (b *Bus) Tx(addr uint16, w, r []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.n++
+	if b.Clock != nil {
+		n := 1 + len(w)
+		if len(r) > 0 {
+			n += 1 + len(r)
+		}
+		b.Clock.Advance(time.Duration(n*9) * 10 * time.Microsecond)
+	}
 	var found []Device
 	if d, ok := b.devs[addr]; ok {
 		found = append(found, d)
