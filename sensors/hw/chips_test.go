@@ -98,14 +98,17 @@ func TestADS1115Faults(t *testing.T) {
 
 func bh1750Ops(count [2]byte) []i2ctest.IO {
 	return []i2ctest.IO{
-		// periph's constructor: power on (it sends reset), continuous
-		// high resolution, reset.
+		// Open: power on, reset (accepted only when powered on), power
+		// down.
+		{Addr: 0x23, W: []byte{0x01}},
 		{Addr: 0x23, W: []byte{0x07}},
-		{Addr: 0x23, W: []byte{0x10}},
-		{Addr: 0x23, W: []byte{0x07}},
-		// One-time high resolution; read.
+		{Addr: 0x23, W: []byte{0x00}},
+		// Read: power on, one-time high resolution; read.
+		{Addr: 0x23, W: []byte{0x01}},
 		{Addr: 0x23, W: []byte{0x20}},
 		{Addr: 0x23, R: count[:]},
+		// Close: power down.
+		{Addr: 0x23, W: []byte{0x00}},
 	}
 }
 
@@ -138,7 +141,8 @@ func TestBH1750Dark(t *testing.T) {
 }
 
 func TestBH1750Faults(t *testing.T) {
-	runFaults(t, "bh1750", map[string]any{"bus": "/dev/i2c-1", "address": 0x23}, bh1750Ops([2]byte{0x83, 0x90}), false)
+	ops := bh1750Ops([2]byte{0x83, 0x90})
+	runFaults(t, "bh1750", map[string]any{"bus": "/dev/i2c-1", "address": 0x23}, ops[:len(ops)-1], false)
 }
 
 func ina219Ops(shunt, bus, current, power uint16) []i2ctest.IO {
