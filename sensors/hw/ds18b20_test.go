@@ -347,6 +347,18 @@ func TestDS18B20Sysfs(t *testing.T) {
 		{"power-on temperature file", map[string]string{"temperature": "85000\n"}, 0, w1.ErrPowerOn},
 		{"truncated", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n"}, 0, w1.ErrFormat},
 		{"garbage", map[string]string{"temperature": "hello\n"}, 0, w1.ErrFormat},
+		// t= is checked against the scratchpad on its own line: a file
+		// cut short, or a t= that is not the scratchpad's temperature,
+		// gives no value.
+		{"t= cut short", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=2312\n"}, 0, w1.ErrMismatch},
+		{"t= not the scratchpad's", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=24125\n"}, 0, w1.ErrMismatch},
+		{"line 2 cut short", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b t=23125\n"}, 0, w1.ErrFormat},
+		{"line 2 another scratchpad", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n73 01 4b 46 7f ff 0d 10 57 t=23125\n"}, 0, w1.ErrMismatch},
+		// At 9 and 11 bits (config 0x1f, 0x5f) the low 3 and 1 bits are
+		// undefined (datasheet Figure 4) and masked; the kernel's t=
+		// includes them.
+		{"9 bits", map[string]string{"w1_slave": "91 01 4b 46 1f ff 0f 10 b5 : crc=b5 YES\n91 01 4b 46 1f ff 0f 10 b5 t=25062\n"}, 25.0, nil},
+		{"11 bits", map[string]string{"w1_slave": "93 01 4b 46 5f ff 0d 10 42 : crc=42 YES\n93 01 4b 46 5f ff 0d 10 42 t=25187\n"}, 25.125, nil},
 		{"neither file", map[string]string{"name": probeID}, 0, w1.ErrFormat},
 	} {
 		dir := t.TempDir()
