@@ -23,10 +23,11 @@ type Host struct {
 	// ListBuses returns the I2C bus names present, for Scan. The default
 	// lists /dev/i2c-*.
 	ListBuses func() ([]string, error)
-	// Sleep waits d or until ctx ends. It times the waits this package
-	// makes itself (DS18B20 conversions on a DS2482, BH1750 and SCD4x
-	// commands; the SHT drivers and periph's sleep on their own); tests
-	// make it return at once.
+	// Sleep waits d or until ctx ends. It times every wait of kitd's own
+	// drivers (ADS1x15 conversions, INA219 calibration, BH1750, SCD4x,
+	// SHT3x, SHT4x, DS18B20 conversions on a DS2482; periph's bmxx80 and
+	// aht20 sleep on their own); tests make it return at once, or move a
+	// chip model's clock.
 	Sleep func(ctx context.Context, d time.Duration) error
 
 	log *slog.Logger
