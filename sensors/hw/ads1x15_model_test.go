@@ -2,13 +2,16 @@ package hw
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	kitdclock "github.com/kitd-dev/kitd/clock"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/sensors/hw/chipmodel"
+	"github.com/kitd-dev/kitd/telemetry"
 )
 
 // A conversion is read only once the OS bit says it is done, even from a
@@ -138,6 +141,70 @@ func TestADS1115ModelReadOnceFourChannels(t *testing.T) {
 			}
 			wantValues(t, r.Values, sensors.Values{"voltage": 0.5 * float64(i+1)}, 0.001)
 		}
+	}
+	if n := adc.Ignored(); n != 0 {
+		t.Errorf("%d conversion starts were written while a conversion ran", n)
+	}
+}
+
+// kitd run: the scheduler reads four probes on A0..A3 of one chip, each
+// on its own goroutine; every reading is its own channel's voltage.
+func TestADS1115ModelSchedulerFourChannels(t *testing.T) {
+	h, bus, clock := modelHost(t)
+	adc := chipmodel.NewADS1115(clock)
+	bus.Add(0x48, adc)
+	reg, err := sensors.NewRegistry(h.Kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfgs []sensors.Config
+	want := map[string]float64{}
+	for ch := range 4 {
+		adc.SetInput(ch, 0.5*float64(ch+1))
+		name := fmt.Sprintf("soil-%d", ch)
+		want[name] = 0.5 * float64(ch+1)
+		cfgs = append(cfgs, sensors.Config{
+			Name: name, Driver: "ads1115", Interval: 100 * time.Millisecond,
+			Options: map[string]any{"bus": "/dev/i2c-1", "address": 0x48, "channel": ch},
+		})
+	}
+	var mu sync.Mutex
+	count := map[string]int{}
+	var bad []string
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sink := func(r telemetry.Reading) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if v := r.Values["voltage"]; v < want[r.Sensor]-0.001 || v > want[r.Sensor]+0.001 {
+			bad = append(bad, fmt.Sprintf("%s read %g V", r.Sensor, v))
+		}
+		count[r.Sensor]++
+		done := true
+		for n := range want {
+			done = done && count[n] >= 5
+		}
+		if done {
+			cancel()
+		}
+		return nil
+	}
+	s, err := sensors.NewScheduler(reg, cfgs, sink, kitdclock.New(kitdclock.Config{}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for n := range want {
+		if count[n] < 5 {
+			t.Errorf("%s: %d readings before the test's deadline", n, count[n])
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("readings of another channel: %v", bad)
 	}
 	if n := adc.Ignored(); n != 0 {
 		t.Errorf("%d conversion starts were written while a conversion ran", n)
