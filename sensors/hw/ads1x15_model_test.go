@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,15 +90,17 @@ func TestADS1115ModelChannelsSerialised(t *testing.T) {
 	// the scheduler's other goroutine would. Channel 1 either waits for
 	// the chip (and gives up at its short deadline) or reads: it must
 	// never read channel 0's voltage.
-	var once sync.Once
+	// A flag, not a sync.Once: without the chip lock, channel 1's read
+	// sleeps inside channel 0's first sleep, and must not wait for it.
+	var started atomic.Bool
 	var v1 sensors.Values
 	var err1 error
 	h.Sleep = func(ctx context.Context, d time.Duration) error {
-		once.Do(func() {
+		if started.CompareAndSwap(false, true) {
 			c1, cancel1 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel1()
 			v1, err1 = d1.Read(c1)
-		})
+		}
 		return clock.Sleep(ctx, d)
 	}
 	v0, err := d0.Read(ctx)
