@@ -1,6 +1,9 @@
 package hw
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // chipLock is one chip that several sensors read (the channels of an
 // ADS1x15): a read holds it from its first transfer to its last, so one
@@ -29,7 +32,7 @@ func (l chipLock) hold(ctx context.Context, fn func() error) error {
 	select {
 	case l <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("waiting for the chip, which another sensor on it is reading: %w", ctx.Err())
 	}
 	defer func() { <-l }()
 	return fn()
