@@ -31,6 +31,9 @@ type Host struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 
 	log *slog.Logger
+	// now times what this package measures itself (a DS2482's shared
+	// conversion window); tests with a chip model's clock replace it.
+	now func() time.Time
 
 	initOnce sync.Once
 	initErr  error
@@ -57,6 +60,7 @@ func NewHost(log *slog.Logger) *Host {
 	h.OpenBus = h.openDevBus
 	h.ListBuses = listDevBuses
 	h.Sleep = sleepCtx
+	h.now = time.Now
 	return h
 }
 

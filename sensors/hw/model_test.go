@@ -2,6 +2,7 @@ package hw
 
 import (
 	"testing"
+	"time"
 
 	"github.com/kitd-dev/kitd/sensors/hw/chipmodel"
 	"periph.io/x/conn/v3/i2c"
@@ -17,6 +18,7 @@ func modelHost(t *testing.T) (*Host, *chipmodel.Bus, *chipmodel.Clock) {
 	bus.Clock = clock
 	h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
 	h.Sleep = clock.Sleep
+	h.now = func() time.Time { return time.Unix(0, 0).Add(clock.Now()) }
 	t.Cleanup(func() { h.Close() })
 	return h, bus, clock
 }
