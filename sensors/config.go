@@ -54,12 +54,19 @@ const DefaultMaxSilence = 15 * time.Minute
 var sensorName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // ValidateConfigs checks the sensors list against the registry: names,
-// intervals, drivers and each driver's options. Every error names the
-// entry as sensors[i] (name) and the field, e.g.
-// "sensors[2] (soil-1).interval: must be positive".
+// intervals, drivers and each driver's options, and that no two sensors
+// claim hardware that conflicts (see Claim), enabled or not: a shadow
+// delta may enable either. Every error names the entry as sensors[i]
+// (name) and the field, e.g. "sensors[2] (soil-1).interval: must be
+// positive"; a conflict names both sensors.
 func ValidateConfigs(reg *Registry, cfgs []Config) error {
 	var errs []error
 	seen := map[string]int{}
+	type held struct {
+		at    string
+		claim Claim
+	}
+	var claimed []held
 	for i, c := range cfgs {
 		at := fmt.Sprintf("sensors[%d]", i)
 		if c.Name != "" {
@@ -109,10 +116,22 @@ func ValidateConfigs(reg *Registry, cfgs []Config) error {
 			fail("driver", "unknown driver %q (known: %v)", c.Driver, reg.Names())
 			continue
 		}
-		if _, err := kind.Prepare(c.Name, NewOptions(c.Options)); err != nil {
+		opts := NewOptions(c.Options)
+		if _, err := kind.Prepare(c.Name, opts); err != nil {
 			for _, e := range flatten(err) {
 				errs = append(errs, fmt.Errorf("%s.options.%w", at, e))
 			}
+			continue
+		}
+		for _, cl := range opts.Claims() {
+			for _, h := range claimed {
+				if why := cl.Conflict(h.claim); why != "" {
+					errs = append(errs, fmt.Errorf("%s.options: conflicts with %s: %s", at, h.at, why))
+				}
+			}
+		}
+		for _, cl := range opts.Claims() {
+			claimed = append(claimed, held{at, cl})
 		}
 	}
 	return errors.Join(errs...)

@@ -2,6 +2,7 @@ package sensors
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -151,5 +152,48 @@ func TestRegistry(t *testing.T) {
 	}
 	if got := strings.Join(reg.Names(), ","); got != "i2cthing,probe" {
 		t.Fatal(got)
+	}
+}
+
+// addrClaim conflicts with another addrClaim of the same address.
+type addrClaim int
+
+func (a addrClaim) Conflict(other Claim) string {
+	if b, ok := other.(addrClaim); ok && a == b {
+		return fmt.Sprintf("both at %d", a)
+	}
+	return ""
+}
+
+// Claims declared in Prepare are compared across sensors, enabled or
+// not; each conflict names both sensors once, and a sensor whose options
+// fail claims nothing.
+func TestValidateConfigsClaims(t *testing.T) {
+	kind := Kind{Name: "chip", Prepare: func(_ string, o *Options) (Opener, error) {
+		a := o.Int("addr", 0)
+		if a < 0 {
+			o.Fail("addr", "negative")
+		}
+		o.Claim(addrClaim(a))
+		return nil, o.Done()
+	}}
+	reg, err := NewRegistry(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	cfgs := []Config{
+		{Name: "a", Driver: "chip", Interval: time.Second, Options: map[string]any{"addr": 1}},
+		{Name: "b", Driver: "chip", Interval: time.Second, Options: map[string]any{"addr": 2}},
+		{Name: "c", Driver: "chip", Interval: time.Second, Options: map[string]any{"addr": 1}, Enabled: &off},
+		{Name: "d", Driver: "chip", Interval: time.Second, Options: map[string]any{"addr": -1}},
+	}
+	err = ValidateConfigs(reg, cfgs)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	got := err.Error()
+	if !strings.Contains(got, "sensors[2] (c).options: conflicts with sensors[0] (a): both at 1") || strings.Count(got, "conflicts") != 1 {
+		t.Fatalf("err = %v", err)
 	}
 }

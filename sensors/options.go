@@ -16,9 +16,19 @@ import (
 // so Done can reject keys no getter asked for: a typo in an option must
 // not be silently ignored any more than a typo in a top-level key.
 type Options struct {
-	m    map[string]any
-	used map[string]bool
-	errs []error
+	m      map[string]any
+	used   map[string]bool
+	errs   []error
+	claims []Claim
+}
+
+// Claim is hardware a sensor uses, declared by its Kind's Prepare with
+// Options.Claim, so that ValidateConfigs refuses two sensors that would
+// drive one chip, or two chips that would answer one address.
+type Claim interface {
+	// Conflict says why this claim and another sensor's cannot both be
+	// held ("both are /dev/i2c-1 0x44"), or returns "" when they can.
+	Conflict(other Claim) string
 }
 
 // NewOptions wraps an options map (nil is fine).
@@ -199,6 +209,12 @@ func (o *Options) Address(key string, def uint16) uint16 {
 
 // Fail records a driver-specific error about key.
 func (o *Options) Fail(key string, format string, args ...any) { o.fail(key, format, args...) }
+
+// Claim records hardware the sensor uses; see Claim.
+func (o *Options) Claim(c Claim) { o.claims = append(o.claims, c) }
+
+// Claims returns what Claim recorded.
+func (o *Options) Claims() []Claim { return o.claims }
 
 // Done returns every error found, including keys that no getter read.
 func (o *Options) Done() error {

@@ -231,3 +231,22 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Two sensors that would drive one chip are a config error naming both;
+// channels of one ADS1115 are not.
+func TestConfigCheckConflicts(t *testing.T) {
+	base := validConfig(t)
+	ok := writeConfig(t, base+`  - { name: soil-1, driver: ads1115, interval: 1m, options: { bus: /dev/i2c-1, address: 0x48, channel: 0 } }
+  - { name: soil-2, driver: ads1115, interval: 1m, options: { bus: /dev/i2c-1, address: 0x48, channel: 1 } }
+`)
+	if r := kitd(t, nil, nil, "config", "check", "-c", ok); r.code != 0 {
+		t.Fatalf("channels of one chip: %+v", r)
+	}
+	bad := writeConfig(t, base+`  - { name: air, driver: bme280, interval: 1m, options: { bus: /dev/i2c-1, address: 0x76 } }
+  - { name: greenhouse, driver: bme280, interval: 1m, options: { bus: /dev/i2c-1, address: 0x76, mux_channel: 3 } }
+`)
+	r := kitd(t, nil, nil, "config", "check", "-c", bad)
+	if r.code != 2 || !strings.Contains(r.stderr, "sensors[2] (greenhouse).options: conflicts with sensors[1] (air)") || !strings.Contains(r.stderr, "pca9548 0x70 channel 3") {
+		t.Fatalf("conflict: %+v", r)
+	}
+}

@@ -3,39 +3,23 @@ package hw
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/kitd-dev/kitd/sensors"
-	"periph.io/x/conn/v3/physic"
-	"periph.io/x/devices/v3/ads1x15"
+	"github.com/kitd-dev/kitd/sensors/ads1x15"
 )
 
-// adsChip describes the two ADCs: the ADS1015 is the 12-bit sibling of
-// the 16-bit ADS1115, with faster data rates; its conversion register
-// holds the 12-bit code left-justified.
-type adsChip struct {
-	name     string
-	bits     int
-	rates    []int // samples per second, datasheet "DR" field
-	defRate  int
-	maxCount int // largest positive code
-}
+// adsChips maps the driver names to the variants.
+var adsChips = map[string]ads1x15.Chip{"ads1115": ads1x15.ADS1115, "ads1015": ads1x15.ADS1015}
 
-var adsChips = map[string]adsChip{
-	"ads1115": {name: "ADS1115", bits: 16, rates: []int{8, 16, 32, 64, 128, 250, 475, 860}, defRate: 128, maxCount: 32767},
-	"ads1015": {name: "ADS1015", bits: 12, rates: []int{128, 250, 490, 920, 1600, 2400, 3300}, defRate: 1600, maxCount: 2047},
-}
-
-// fullScales are the PGA's full-scale ranges in volts (datasheet Table 3
-// of the ADS1115, the same for the ADS1015).
-var fullScales = []float64{6.144, 4.096, 2.048, 1.024, 0.512, 0.256}
-
-// adsKind is ads1115 or ads1015 through periph's ads1x15: one
+// adsKind is ads1115 or ads1015 through package ads1x15: one
 // single-ended channel, reported as voltage, and as moisture % from a
-// two-point calibration for capacitive soil probes.
+// two-point calibration for capacitive soil probes. Sensors on channels
+// of one chip (same bus, mux channel and address) share it: each read
+// holds the chip from the start of its conversion to the read of its
+// result, in kitd run and in kitd sensors read alike.
 //
 // Options: bus, address (0x48..0x4b), mux_address, mux_channel, channel
 // (0..3, default 0), full_scale (volts: 6.144, 4.096, 2.048, 1.024,
@@ -46,22 +30,24 @@ var fullScales = []float64{6.144, 4.096, 2.048, 1.024, 0.512, 0.256}
 // wet).
 func (h *Host) adsKind(name string) sensors.Kind {
 	c := adsChips[name]
+	maxCount := 1<<(c.Bits()-1) - 1
+	defRate := map[ads1x15.Chip]int{ads1x15.ADS1115: 128, ads1x15.ADS1015: 1600}[c]
 	return sensors.Kind{
 		Name:    name,
 		Timeout: time.Second,
 		Prepare: func(_ string, o *sensors.Options) (sensors.Opener, error) {
-			t := i2cTarget(o, c.name, 0x48, 0x49, 0x4a, 0x4b)
 			channel := o.Int("channel", 0)
+			t := sharedTarget(o, c.String(), fmt.Sprintf("channel %d", channel), 0x48, 0x49, 0x4a, 0x4b)
 			if channel < 0 || channel > 3 {
 				o.Fail("channel", "%d out of range 0..3", channel)
 			}
 			fs := o.Float("full_scale", 4.096)
-			if !slices.Contains(fullScales, fs) {
+			if !slices.Contains(ads1x15.FullScales, fs) {
 				o.Fail("full_scale", "%g V is not one of the PGA's ranges (6.144, 4.096, 2.048, 1.024, 0.512, 0.256)", fs)
 			}
-			rate := o.Int("data_rate", c.defRate)
-			if !slices.Contains(c.rates, rate) {
-				o.Fail("data_rate", "%d is not one of the %s's rates (%s)", rate, c.name, intList(c.rates))
+			rate := o.Int("data_rate", defRate)
+			if !slices.Contains(c.Rates(), rate) {
+				o.Fail("data_rate", "%d is not one of the %s's rates (%s)", rate, c, intList(c.Rates()))
 			}
 			m := moistureCal{}
 			if o.Has("dry") || o.Has("wet") {
@@ -80,56 +66,45 @@ func (h *Host) adsKind(name string) sensors.Kind {
 					key string
 					v   int
 				}{{"dry", m.dry}, {"wet", m.wet}} {
-					if f.v < -c.maxCount-1 || f.v > c.maxCount {
-						o.Fail(f.key, "%d out of the %s's range %d..%d", f.v, c.name, -c.maxCount-1, c.maxCount)
+					if f.v < -maxCount-1 || f.v > maxCount {
+						o.Fail(f.key, "%d out of the %s's range %d..%d", f.v, c, -maxCount-1, maxCount)
 					}
 				}
 			}
 			raw := o.Bool("raw", false)
 			open := func(ctx context.Context) (sensors.Driver, error) {
+				lock := h.lockChip(t)
 				return h.openChip(ctx, t, func(ctx context.Context, g *gate) (*chip, error) {
-					// periph's constructor touches nothing; reading the
-					// config register proves a chip answers.
-					var cfg [2]byte
-					if err := g.Tx(t.addr, []byte{0x01}, cfg[:]); err != nil {
-						return nil, fmt.Errorf("%s: config register: %w", c.name, err)
-					}
-					opts := ads1x15.Opts{I2cAddress: t.addr}
-					newADC := ads1x15.NewADS1115
-					if c.bits == 12 {
-						newADC = ads1x15.NewADS1015
-					}
-					adc, err := newADC(g, &opts)
-					if err != nil {
-						return nil, err
-					}
-					pin, err := adc.PinForChannel(ads1x15.Channel0+ads1x15.Channel(channel),
-						physic.ElectricPotential(math.Round(fs*1000))*physic.MilliVolt,
-						physic.Frequency(rate)*physic.Hertz, ads1x15.BestQuality)
+					var adc *ads1x15.Dev
+					err := lock.hold(ctx, func() (err error) {
+						adc, err = ads1x15.NewI2C(g, t.addr, c, &ads1x15.Opts{Channel: channel, FullScale: fs, DataRate: rate, Sleep: h.sleep})
+						return err
+					})
 					if err != nil {
 						return nil, err
 					}
 					return &chip{
-						read: func(context.Context) (sensors.Values, error) {
-							s, err := pin.Read()
+						read: func(ctx context.Context) (sensors.Values, error) {
+							var s ads1x15.Sample
+							err := lock.hold(ctx, func() (err error) {
+								s, err = adc.Read(ctx)
+								return err
+							})
 							if err != nil {
 								return nil, err
 							}
-							// The ADS1015's code is left-justified in 16 bits.
-							count := int(s.Raw) >> (16 - c.bits)
-							if count >= c.maxCount || count <= -c.maxCount-1 {
-								return nil, fmt.Errorf("%s: input saturated (count %d) at full_scale %g V: raise full_scale", c.name, count, fs)
+							if s.Saturated(c) {
+								return nil, fmt.Errorf("%s: input saturated (count %d) at full_scale %g V: raise full_scale", c, s.Raw, fs)
 							}
-							v := sensors.Values{"voltage": volts(s.V)}
+							v := sensors.Values{"voltage": s.Volts}
 							if m.enabled {
-								v["moisture"] = m.percent(count)
+								v["moisture"] = m.percent(s.Raw)
 							}
 							if raw {
-								v["raw"] = float64(count)
+								v["raw"] = float64(s.Raw)
 							}
 							return v, nil
 						},
-						halt: pin.Halt,
 					}, nil
 				})
 			}

@@ -135,7 +135,7 @@ func (b *bridge) detach(addr onewire.Address) {
 func (b *bridge) convert(ctx context.Context) error {
 	b.mu.Lock()
 	c := b.cur
-	if c == nil || c.finished() && (c.err != nil || time.Since(c.end) >= shareWindow) {
+	if c == nil || c.finished() && (c.err != nil || b.h.now().Sub(c.end) >= shareWindow) {
 		c = &conversion{done: make(chan struct{})}
 		b.cur = c
 		res := 9
@@ -164,7 +164,7 @@ func (b *bridge) run(c *conversion, res int) {
 		}
 		return b.h.Sleep(b.ctx, conversionTime(res))
 	})
-	c.end = time.Now()
+	c.end = b.h.now()
 	close(c.done)
 }
 

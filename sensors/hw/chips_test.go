@@ -13,8 +13,11 @@ func adsOps(addr uint16, config [2]byte, code [2]byte) []i2ctest.IO {
 	return []i2ctest.IO{
 		// Open: the config register (power-on value 0x8583) proves a chip.
 		{Addr: addr, W: []byte{0x01}, R: []byte{0x85, 0x83}},
-		// Single shot: write config, read the conversion register.
+		// Single shot: write config; after one period the config
+		// register reads OS=1 (done) and the settings written; read the
+		// conversion register.
 		{Addr: addr, W: []byte{0x01, config[0], config[1]}},
+		{Addr: addr, W: []byte{0x01}, R: config[:]},
 		{Addr: addr, W: []byte{0x00}, R: code[:]},
 	}
 }
@@ -95,14 +98,17 @@ func TestADS1115Faults(t *testing.T) {
 
 func bh1750Ops(count [2]byte) []i2ctest.IO {
 	return []i2ctest.IO{
-		// periph's constructor: power on (it sends reset), continuous
-		// high resolution, reset.
+		// Open: power on, reset (accepted only when powered on), power
+		// down.
+		{Addr: 0x23, W: []byte{0x01}},
 		{Addr: 0x23, W: []byte{0x07}},
-		{Addr: 0x23, W: []byte{0x10}},
-		{Addr: 0x23, W: []byte{0x07}},
-		// One-time high resolution; read.
+		{Addr: 0x23, W: []byte{0x00}},
+		// Read: power on, one-time high resolution; read.
+		{Addr: 0x23, W: []byte{0x01}},
 		{Addr: 0x23, W: []byte{0x20}},
 		{Addr: 0x23, R: count[:]},
+		// Close: power down.
+		{Addr: 0x23, W: []byte{0x00}},
 	}
 }
 
@@ -135,19 +141,27 @@ func TestBH1750Dark(t *testing.T) {
 }
 
 func TestBH1750Faults(t *testing.T) {
-	runFaults(t, "bh1750", map[string]any{"bus": "/dev/i2c-1", "address": 0x23}, bh1750Ops([2]byte{0x83, 0x90}), false)
+	ops := bh1750Ops([2]byte{0x83, 0x90})
+	runFaults(t, "bh1750", map[string]any{"bus": "/dev/i2c-1", "address": 0x23}, ops[:len(ops)-1], false)
 }
 
 func ina219Ops(shunt, bus, current, power uint16) []i2ctest.IO {
 	be := func(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
 	return []i2ctest.IO{
-		// Calibration 4194 (0x1062), then configuration 0x1FFF.
+		// Open: calibration 4194 (0x1062), configuration 0x1FFF, then
+		// the bus register until CNVR says a conversion used them.
 		{Addr: 0x40, W: []byte{0x05, 0x10, 0x62}},
 		{Addr: 0x40, W: []byte{0x00, 0x1F, 0xFF}},
+		{Addr: 0x40, W: []byte{0x02}, R: be(bus)},
+		// Read: configuration and calibration as written (no reset).
+		{Addr: 0x40, W: []byte{0x00}, R: be(0x1FFF)},
+		{Addr: 0x40, W: []byte{0x05}, R: be(0x1062)},
 		{Addr: 0x40, W: []byte{0x01}, R: be(shunt)},
 		{Addr: 0x40, W: []byte{0x02}, R: be(bus)},
 		{Addr: 0x40, W: []byte{0x04}, R: be(current)},
 		{Addr: 0x40, W: []byte{0x03}, R: be(power)},
+		// Close: power down.
+		{Addr: 0x40, W: []byte{0x00, 0x1F, 0xF8}},
 	}
 }
 
@@ -165,8 +179,7 @@ func TestINA219DatasheetEquations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// periph keeps Current_LSB in whole nA (97656), Power_LSB in nW.
-	wantValues(t, v, map[string]float64{"voltage": 12, "current": 4095 * 97656e-9, "power": 2457 * 1953125e-9}, 1e-12)
+	wantValues(t, v, map[string]float64{"voltage": 12, "current": 4095 * 3.2 / 32768, "power": 2457 * 20 * 3.2 / 32768}, 1e-12)
 	if v["current"] < 0.3998 || v["current"] > 0.4 || v["power"] < 4.798 || v["power"] > 4.8 {
 		t.Errorf("values %v, want ≈ 0.4 A and 4.8 W", v)
 	}
@@ -175,7 +188,8 @@ func TestINA219DatasheetEquations(t *testing.T) {
 
 // An overflowing conversion (OVF, bit 0 of the bus register) is an error.
 func TestINA219Overflow(t *testing.T) {
-	bus := playback(ina219Ops(4000, 3000<<3|3, 0, 0)[:4]...)
+	ops := ina219Ops(4000, 3000<<3|3, 0, 0)
+	bus := playback(append(ops[:7:7], ops[9])...)
 	h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
 	_, err := openRead(t, prepare(t, h, "ina219", map[string]any{"bus": "/dev/i2c-1", "address": 0x40}))
 	if err == nil || !strings.Contains(err.Error(), "overflow") {
@@ -184,8 +198,25 @@ func TestINA219Overflow(t *testing.T) {
 	closeHost(t, h)
 }
 
+// A shunt register at PGA /8's full scale (320 mV) is an overflow too.
+func TestINA219ShuntFullScale(t *testing.T) {
+	for _, shunt := range []uint16{32000, 0x10000 - 32000} {
+		ops := ina219Ops(shunt, 3000<<3|2, 0, 0)
+		bus := playback(append(ops[:6:6], ops[9])...)
+		h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
+		_, err := openRead(t, prepare(t, h, "ina219", map[string]any{"bus": "/dev/i2c-1", "address": 0x40}))
+		if !errors.Is(err, ErrINA219Overflow) {
+			t.Fatalf("shunt 0x%04X: err = %v", shunt, err)
+		}
+		closeHost(t, h)
+	}
+}
+
 func TestINA219Faults(t *testing.T) {
-	runFaults(t, "ina219", map[string]any{"bus": "/dev/i2c-1", "address": 0x40}, ina219Ops(4000, 3000<<3|2, 4095, 2457), false)
+	ops := ina219Ops(4000, 3000<<3|2, 4095, 2457)
+	// The close transaction is after the read: a fault there loses no
+	// reading.
+	runFaults(t, "ina219", map[string]any{"bus": "/dev/i2c-1", "address": 0x40}, ops[:len(ops)-1], false)
 }
 
 func aht20Ops(data []byte) []i2ctest.IO {
@@ -219,16 +250,21 @@ func TestAHT20Faults(t *testing.T) {
 func scd4xOps(measurement []byte) []i2ctest.IO {
 	return []i2ctest.IO{
 		// Stop any periodic measurement; serial number (datasheet 3.9.2
-		// example: 0xf896, 0x9f07, 0x3bbe).
+		// example: 0xf896, 0x9f07, 0x3bbe), written, then read after
+		// its 1 ms execution time.
 		{Addr: 0x62, W: []byte{0x3f, 0x86}},
 		{Addr: 0x62, W: []byte{0x36, 0x82}},
 		{Addr: 0x62, R: words(0xf896, 0x9f07, 0x3bbe)},
-		// periph: wake up (SCD41), start periodic measurement.
-		{Addr: 0x62, W: []byte{0x36, 0xf6}},
+		// Start periodic measurement.
 		{Addr: 0x62, W: []byte{0x21, 0xb1}},
-		// Data ready; read measurement.
-		{Addr: 0x62, W: []byte{0xe4, 0xb8}, R: words(0x8006)},
-		{Addr: 0x62, W: []byte{0xec, 0x05}, R: measurement},
+		// Data ready: not yet (the first measurement takes 5 s), then
+		// ready; read measurement. Each command, then its response.
+		{Addr: 0x62, W: []byte{0xe4, 0xb8}},
+		{Addr: 0x62, R: words(0x8000)},
+		{Addr: 0x62, W: []byte{0xe4, 0xb8}},
+		{Addr: 0x62, R: words(0x8006)},
+		{Addr: 0x62, W: []byte{0xec, 0x05}},
+		{Addr: 0x62, R: measurement},
 		// Close: stop periodic measurement.
 		{Addr: 0x62, W: []byte{0x3f, 0x86}},
 	}
@@ -264,8 +300,40 @@ func TestSCD4xFaults(t *testing.T) {
 	// The close transaction is after the read: a fault there loses no
 	// reading.
 	ops = ops[:len(ops)-1]
-	runFaultsExcept(t, "scd4x", map[string]any{"bus": "/dev/i2c-1", "address": 0x62}, ops, true, map[int]string{
-		3: "periph ignores a failed wake up (an SCD40 has none) and stops and restarts instead",
-		5: "periph polls data ready again a second later, and then reads correctly",
-	})
+	runFaults(t, "scd4x", map[string]any{"bus": "/dev/i2c-1", "address": 0x62}, ops, true)
+}
+
+// The driver polls the config register until OS reads 1, and a config
+// register back at its power-on value (the chip reset between the start
+// and the poll) is an error, not the conversion of some other input.
+func TestADS1115PollsOSAndDetectsReset(t *testing.T) {
+	cfg := []byte{0xC3, 0x83}
+	busy := []byte{0x43, 0x83}
+	bus := playback(
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: []byte{0x85, 0x83}},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01, 0xC3, 0x83}},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: busy},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: busy},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: cfg},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x00}, R: []byte{0x40, 0x00}},
+	)
+	h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
+	v, err := openRead(t, prepare(t, h, "ads1115", map[string]any{"bus": "/dev/i2c-1", "address": 0x48}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantValues(t, v, map[string]float64{"voltage": 2.048}, 1e-12)
+	closeHost(t, h)
+
+	bus = playback(
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: []byte{0x85, 0x83}},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01, 0xC3, 0x83}},
+		i2ctest.IO{Addr: 0x48, W: []byte{0x01}, R: []byte{0x85, 0x83}},
+	)
+	h = testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": bus})
+	v, err = openRead(t, prepare(t, h, "ads1115", map[string]any{"bus": "/dev/i2c-1", "address": 0x48}))
+	if err == nil || !strings.Contains(err.Error(), "reads 0x8583") {
+		t.Fatalf("reset chip: %v, %v", v, err)
+	}
+	closeHost(t, h)
 }

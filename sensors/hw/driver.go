@@ -88,9 +88,3 @@ func celsius(t physic.Temperature) float64 { return t.Celsius() }
 func hPa(p physic.Pressure) float64 { return float64(p) / float64(100*physic.Pascal) }
 
 func percentRH(h physic.RelativeHumidity) float64 { return float64(h) / float64(physic.PercentRH) }
-
-func volts(v physic.ElectricPotential) float64 { return float64(v) / float64(physic.Volt) }
-
-func amperes(i physic.ElectricCurrent) float64 { return float64(i) / float64(physic.Ampere) }
-
-func watts(p physic.Power) float64 { return float64(p) / float64(physic.Watt) }

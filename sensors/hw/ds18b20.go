@@ -64,7 +64,9 @@ func (h *Host) ds18b20Kind() sensors.Kind {
 			if o.Has("w1_dir") {
 				o.Fail("w1_dir", "not with bus: w1_dir is the kernel's 1-Wire, bus and address a DS2482 bridge")
 			}
-			t := i2cTarget(o, "DS2482", 0x18, 0x19)
+			// The bridge serialises its 1-Wire bus: thermometers behind
+			// one DS2482 share it.
+			t := sharedTarget(o, "DS2482", id, 0x18, 0x19)
 			var addr onewire.Address
 			if w1.IsThermometerID(id) {
 				addr = romAddress(id)
@@ -163,6 +165,15 @@ func (d *bridgedDS18B20) Read(ctx context.Context) (sensors.Values, error) {
 		return nil, fmt.Errorf("%s: %w", d.id, err)
 	}
 	t, err := scratchpadCelsius(spad, byte(d.addr), d.res)
+	var re *ResolutionError
+	if errors.As(err, &re) {
+		// The bridge times conversions by the resolutions it set; a
+		// sensor back at 12 bits is read mid-conversion, and its
+		// scratchpad holds the previous temperature. Set it again.
+		if aerr := d.b.attach(ctx, d.addr, d.res); aerr != nil {
+			err = fmt.Errorf("%w; setting it again: %w", err, aerr)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.id, err)
 	}
@@ -175,12 +186,22 @@ func (d *bridgedDS18B20) Close() error {
 	return nil
 }
 
+// ResolutionError is a scratchpad whose configuration register is not
+// the resolution kitd set: the sensor reset (to its power-on 12 bits, or
+// the EEPROM's setting), and a conversion timed for the set resolution
+// reads the previous temperature.
+type ResolutionError struct{ Got, Want int }
+
+func (e *ResolutionError) Error() string {
+	return fmt.Sprintf("configuration register says %d bits, %d were set: the sensor reset, and its scratchpad may hold an older conversion", e.Got, e.Want)
+}
+
 // scratchpadCelsius validates a scratchpad and converts its temperature
 // (datasheet Table 1 and Figure 4). The known bad signatures are errors:
 // all ones (nothing answered: an open data line, which would read
 // -0.0625 °C), all zeros (data line held low: 0 °C with a valid CRC), a
-// CRC mismatch, 85 °C (the power-on value: no conversion happened) and
-// 127.94 °C.
+// CRC mismatch, a resolution other than res (ResolutionError), 85 °C
+// (the power-on value: no conversion happened) and 127.94 °C.
 func scratchpadCelsius(spad [9]byte, family byte, res int) (float64, error) {
 	switch spad {
 	case [9]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}:
@@ -190,6 +211,9 @@ func scratchpadCelsius(spad [9]byte, family byte, res int) (float64, error) {
 	}
 	if c := onewire.CalcCRC(spad[:8]); c != spad[8] {
 		return 0, fmt.Errorf("scratchpad CRC 0x%02x, want 0x%02x: %w", spad[8], c, w1.ErrCRC)
+	}
+	if got := 9 + int(spad[4]>>5&3); family != 0x10 && got != res {
+		return 0, &ResolutionError{Got: got, Want: res}
 	}
 	raw := int16(spad[1])<<8 | int16(spad[0])
 	if family == 0x10 {

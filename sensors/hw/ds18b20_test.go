@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/sensors"
+	"github.com/kitd-dev/kitd/sensors/hw/chipmodel"
 	"github.com/kitd-dev/kitd/sensors/w1"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/onewire"
@@ -66,7 +67,7 @@ func TestDS18B20BridgeDatasheetTable(t *testing.T) {
 		if len(s.d) != 1 || s.d[0] != 750*time.Millisecond {
 			t.Errorf("waits %v, want one 750ms conversion", s.d)
 		}
-		if c, strong := sim.counts(); c != 1 || strong != 1 {
+		if c, strong := sim.Counts(); c != 1 || strong != 1 {
 			t.Errorf("%d conversions, %d with strong pull-up; want 1, 1", c, strong)
 		}
 		closeHost(t, h)
@@ -77,13 +78,13 @@ func TestDS18B20BridgeDatasheetTable(t *testing.T) {
 func TestDS18B20BridgeBadSignatures(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		setup func(*ds18b20Sim)
+		setup func(*chipmodel.DS18B20)
 		want  error
 	}{
-		{"power-on 85", func(s *ds18b20Sim) { s.noConvert = true }, w1.ErrPowerOn},
-		{"85 converted", func(s *ds18b20Sim) { s.next = 0x0550 }, w1.ErrPowerOn},
-		{"127.94", func(s *ds18b20Sim) { s.next = 0x07FF }, w1.ErrBadValue},
-		{"crc", func(s *ds18b20Sim) { s.badCRC = true }, w1.ErrCRC},
+		{"power-on 85", func(s *chipmodel.DS18B20) { s.NoConvert = true }, w1.ErrPowerOn},
+		{"85 converted", func(s *chipmodel.DS18B20) { s.Next = 0x0550 }, w1.ErrPowerOn},
+		{"127.94", func(s *chipmodel.DS18B20) { s.Next = 0x07FF }, w1.ErrBadValue},
+		{"crc", func(s *chipmodel.DS18B20) { s.BadCRC = true }, w1.ErrCRC},
 	} {
 		sim := newDS2482(0x18)
 		s := sim.add(probeID, 0x0191)
@@ -121,7 +122,7 @@ func TestDS18B20ScratchpadSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.allZero = true
+	s.AllZero = true
 	if v, err := d.Read(context.Background()); !errors.Is(err, w1.ErrAllZero) {
 		t.Errorf("all zero on the wire: %v, %v", v, err)
 	}
@@ -186,7 +187,7 @@ func TestDS18B20BridgeSharedConversion(t *testing.T) {
 	if _, err := drivers[0].Read(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := sim.counts(); c != 1 || len(waits.d) != 1 {
+	if c, _ := sim.Counts(); c != 1 || len(waits.d) != 1 {
 		t.Errorf("%d conversions, waits %v; want 1 for %d sensors", c, waits.d, len(ids))
 	}
 	for _, d := range drivers {
@@ -221,7 +222,7 @@ func TestDS18B20BridgeDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantValues(t, v, sensors.Values{"temperature": 25.0625}, 0)
-	if c, _ := sim.counts(); c != 1 {
+	if c, _ := sim.Counts(); c != 1 {
 		t.Errorf("%d conversions, want 1", c)
 	}
 	d.Close()
@@ -239,11 +240,11 @@ func TestDS18B20BridgeRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim.setNack(true)
+	sim.SetNack(true)
 	if _, err := d.Read(context.Background()); !isRemoteIO(err) {
 		t.Fatalf("unplugged bridge: %v", err)
 	}
-	sim.setNack(false)
+	sim.SetNack(false)
 	v, err := d.Read(context.Background())
 	if err != nil {
 		t.Fatalf("after the bridge answers again: %v", err)
@@ -269,8 +270,8 @@ func TestDS18B20BridgeResolution(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantValues(t, v, sensors.Values{"temperature": 25.0}, 0)
-	if s.spad[4] != 0x1F {
-		t.Errorf("config register 0x%02X, want 0x1F (9 bits)", s.spad[4])
+	if spad := sim.Scratchpad(s); spad[4] != 0x1F {
+		t.Errorf("config register 0x%02X, want 0x1F (9 bits)", spad[4])
 	}
 	if len(w.d) != 1 || w.d[0] != 93750*time.Microsecond {
 		t.Errorf("waits %v, want 93.75ms", w.d)
@@ -280,7 +281,7 @@ func TestDS18B20BridgeResolution(t *testing.T) {
 
 func TestDS18B20BridgeNack(t *testing.T) {
 	sim := newDS2482(0x18)
-	sim.setNack(true)
+	sim.SetNack(true)
 	h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": sim})
 	if _, err := openRead(t, prepare(t, h, "ds18b20", bridgedOpts(probeID))); !isRemoteIO(err) {
 		t.Fatalf("err = %v", err)
@@ -347,6 +348,18 @@ func TestDS18B20Sysfs(t *testing.T) {
 		{"power-on temperature file", map[string]string{"temperature": "85000\n"}, 0, w1.ErrPowerOn},
 		{"truncated", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n"}, 0, w1.ErrFormat},
 		{"garbage", map[string]string{"temperature": "hello\n"}, 0, w1.ErrFormat},
+		// t= is checked against the scratchpad on its own line: a file
+		// cut short, or a t= that is not the scratchpad's temperature,
+		// gives no value.
+		{"t= cut short", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=2312\n"}, 0, w1.ErrMismatch},
+		{"t= not the scratchpad's", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=24125\n"}, 0, w1.ErrMismatch},
+		{"line 2 cut short", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b t=23125\n"}, 0, w1.ErrFormat},
+		{"line 2 another scratchpad", map[string]string{"w1_slave": "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n73 01 4b 46 7f ff 0d 10 57 t=23125\n"}, 0, w1.ErrMismatch},
+		// At 9 and 11 bits (config 0x1f, 0x5f) the low 3 and 1 bits are
+		// undefined (datasheet Figure 4) and masked; the kernel's t=
+		// includes them.
+		{"9 bits", map[string]string{"w1_slave": "91 01 4b 46 1f ff 0f 10 b5 : crc=b5 YES\n91 01 4b 46 1f ff 0f 10 b5 t=25062\n"}, 25.0, nil},
+		{"11 bits", map[string]string{"w1_slave": "93 01 4b 46 5f ff 0d 10 42 : crc=42 YES\n93 01 4b 46 5f ff 0d 10 42 t=25187\n"}, 25.125, nil},
 		{"neither file", map[string]string{"name": probeID}, 0, w1.ErrFormat},
 	} {
 		dir := t.TempDir()

@@ -23,13 +23,17 @@ type Host struct {
 	// ListBuses returns the I2C bus names present, for Scan. The default
 	// lists /dev/i2c-*.
 	ListBuses func() ([]string, error)
-	// Sleep waits d or until ctx ends. It times the waits this package
-	// makes itself (DS18B20 conversions on a DS2482, BH1750 and SCD4x
-	// commands; the SHT drivers and periph's sleep on their own); tests
-	// make it return at once.
+	// Sleep waits d or until ctx ends. It times every wait of kitd's own
+	// drivers (ADS1x15 conversions, INA219 calibration, BH1750, SCD4x,
+	// SHT3x, SHT4x, DS18B20 conversions on a DS2482; periph's bmxx80 and
+	// aht20 sleep on their own); tests make it return at once, or move a
+	// chip model's clock.
 	Sleep func(ctx context.Context, d time.Duration) error
 
 	log *slog.Logger
+	// now times what this package measures itself (a DS2482's shared
+	// conversion window); tests with a chip model's clock replace it.
+	now func() time.Time
 
 	initOnce sync.Once
 	initErr  error
@@ -39,6 +43,7 @@ type Host struct {
 	buses   map[string]i2c.BusCloser
 	muxes   map[muxKey]*mux
 	bridges map[bridgeKey]*bridge
+	chips   map[target]chipLock
 }
 
 // NewHost returns a Host that has touched no hardware yet.
@@ -55,6 +60,7 @@ func NewHost(log *slog.Logger) *Host {
 	h.OpenBus = h.openDevBus
 	h.ListBuses = listDevBuses
 	h.Sleep = sleepCtx
+	h.now = time.Now
 	return h
 }
 
@@ -139,3 +145,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// sleep calls Sleep as it is at the time of the wait, for drivers that
+// keep a sleep func.
+func (h *Host) sleep(ctx context.Context, d time.Duration) error { return h.Sleep(ctx, d) }

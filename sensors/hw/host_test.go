@@ -38,9 +38,11 @@ func TestMuxChannels(t *testing.T) {
 	// Read A (channel 3), then B (channel 5).
 	ops = append(ops,
 		i2ctest.IO{Addr: 0x70, W: []byte{1 << 3}},
+		i2ctest.IO{Addr: 0x23, W: []byte{0x01}},
 		i2ctest.IO{Addr: 0x23, W: []byte{0x20}},
 		i2ctest.IO{Addr: 0x23, R: []byte{0x00, 0x0C}},
 		i2ctest.IO{Addr: 0x70, W: []byte{1 << 5}},
+		i2ctest.IO{Addr: 0x23, W: []byte{0x01}},
 		i2ctest.IO{Addr: 0x23, W: []byte{0x20}},
 		i2ctest.IO{Addr: 0x23, R: []byte{0x00, 0x18}},
 	)

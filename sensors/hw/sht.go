@@ -30,7 +30,7 @@ func (h *Host) sht3xKind() sensors.Kind {
 		Timeout: time.Second,
 		Prepare: func(_ string, o *sensors.Options) (sensors.Opener, error) {
 			t := i2cTarget(o, "SHT3x", 0x44, 0x45)
-			opts := sht3x.Opts{Repeatability: sht3x.Repeatability(level(o, "repeatability"))}
+			opts := sht3x.Opts{Repeatability: sht3x.Repeatability(level(o, "repeatability")), Sleep: h.sleep}
 			open := func(ctx context.Context) (sensors.Driver, error) {
 				return h.openChip(ctx, t, func(ctx context.Context, g *gate) (*chip, error) {
 					dev, err := sht3x.NewI2C(ctx, g, t.addr, &opts)
@@ -56,7 +56,7 @@ func (h *Host) sht4xKind() sensors.Kind {
 		Timeout: time.Second,
 		Prepare: func(_ string, o *sensors.Options) (sensors.Opener, error) {
 			t := i2cTarget(o, "SHT4x", 0x44, 0x45, 0x46)
-			opts := sht4x.Opts{Precision: sht4x.Precision(level(o, "precision"))}
+			opts := sht4x.Opts{Precision: sht4x.Precision(level(o, "precision")), Sleep: h.sleep}
 			open := func(ctx context.Context) (sensors.Driver, error) {
 				return h.openChip(ctx, t, func(ctx context.Context, g *gate) (*chip, error) {
 					dev, err := sht4x.NewI2C(ctx, g, t.addr, &opts)

@@ -29,8 +29,22 @@ func (t target) String() string {
 }
 
 // i2cTarget reads the options every I2C chip takes: bus, address (one of
-// addrs, the chip's possible addresses), and mux_address/mux_channel.
+// addrs, the chip's possible addresses), and mux_address/mux_channel, and
+// claims the chip for this sensor alone.
 func i2cTarget(o *sensors.Options, chip string, addrs ...uint16) target {
+	return sharedTarget(o, chip, "", addrs...)
+}
+
+// sharedTarget is i2cTarget for a chip whose driver serialises its users:
+// sensors of the same chip that name different units (share) may share
+// it.
+func sharedTarget(o *sensors.Options, chip, share string, addrs ...uint16) target {
+	t := readTarget(o, chip, addrs...)
+	o.Claim(i2cClaim{t: t, driver: chip, share: share})
+	return t
+}
+
+func readTarget(o *sensors.Options, chip string, addrs ...uint16) target {
 	t := target{bus: o.Bus("bus"), addr: o.Address("address", 0)}
 	if t.addr != 0 && !slices.Contains(addrs, t.addr) {
 		o.Fail("address", "0x%02x is not an address of the %s (%s)", t.addr, chip, hexList(addrs))

@@ -36,6 +36,9 @@ func (r Repeatability) String() string {
 type Opts struct {
 	// Repeatability of each measurement; the zero value is High.
 	Repeatability Repeatability
+	// Sleep waits d or until ctx ends; nil means a timer. Tests give a
+	// model clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // DefaultOpts are used when NewI2C is given nil.
@@ -76,10 +79,13 @@ func NewI2C(ctx context.Context, b i2c.Bus, addr uint16, opts *Opts) (*Dev, erro
 		return nil, fmt.Errorf("sht3x: unknown repeatability %d", opts.Repeatability)
 	}
 	d := &Dev{d: i2c.Dev{Bus: b, Addr: addr}, opts: *opts}
+	if d.opts.Sleep == nil {
+		d.opts.Sleep = sensirion.Sleep
+	}
 	if err := d.d.Tx(cmdSoftReset, nil); err != nil {
 		return nil, fmt.Errorf("sht3x: soft reset: %w", err)
 	}
-	if err := sensirion.Sleep(ctx, resetTime); err != nil {
+	if err := d.opts.Sleep(ctx, resetTime); err != nil {
 		return nil, fmt.Errorf("sht3x: %w", err)
 	}
 	if _, err := d.Status(); err != nil {
@@ -107,7 +113,7 @@ func (d *Dev) Sense(ctx context.Context, e *physic.Env) error {
 	if err := d.d.Tx(cmdMeasure[d.opts.Repeatability], nil); err != nil {
 		return fmt.Errorf("sht3x: measure: %w", err)
 	}
-	if err := sensirion.Sleep(ctx, measureTime[d.opts.Repeatability]); err != nil {
+	if err := d.opts.Sleep(ctx, measureTime[d.opts.Repeatability]); err != nil {
 		return fmt.Errorf("sht3x: %w", err)
 	}
 	var r [6]byte

@@ -36,6 +36,9 @@ func (p Precision) String() string {
 type Opts struct {
 	// Precision of each measurement; the zero value is High.
 	Precision Precision
+	// Sleep waits d or until ctx ends; nil means a timer. Tests give a
+	// model clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // DefaultOpts are used when NewI2C is given nil.
@@ -77,10 +80,13 @@ func NewI2C(ctx context.Context, b i2c.Bus, addr uint16, opts *Opts) (*Dev, erro
 		return nil, fmt.Errorf("sht4x: unknown precision %d", opts.Precision)
 	}
 	d := &Dev{d: i2c.Dev{Bus: b, Addr: addr}, opts: *opts}
+	if d.opts.Sleep == nil {
+		d.opts.Sleep = sensirion.Sleep
+	}
 	if err := d.d.Tx([]byte{cmdSoftReset}, nil); err != nil {
 		return nil, fmt.Errorf("sht4x: soft reset: %w", err)
 	}
-	if err := sensirion.Sleep(ctx, resetTime); err != nil {
+	if err := d.opts.Sleep(ctx, resetTime); err != nil {
 		return nil, fmt.Errorf("sht4x: %w", err)
 	}
 	w, err := d.command(ctx, cmdSerial, serialTime)
@@ -98,7 +104,7 @@ func (d *Dev) command(ctx context.Context, cmd byte, wait time.Duration) ([]uint
 	if err := d.d.Tx([]byte{cmd}, nil); err != nil {
 		return nil, err
 	}
-	if err := sensirion.Sleep(ctx, wait); err != nil {
+	if err := d.opts.Sleep(ctx, wait); err != nil {
 		return nil, err
 	}
 	var r [6]byte

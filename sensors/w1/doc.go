@@ -15,6 +15,15 @@
 // prefers w1_slave, because only the scratchpad lets it tell an all-zero
 // reply from a real 0 °C, and uses temperature when w1_slave is missing.
 //
+// The temperature comes from the scratchpad, not from t=: bytes 0-1 are
+// the raw value and the config byte (4) its resolution; at 9 to 11 bits
+// the undefined low bits are masked (datasheet Figure 4), as the DS2482
+// path does, where the kernel divides them in. t= must equal what the
+// kernel computes from the same bytes, and line 2 must repeat line 1's
+// scratchpad: a file cut short ("t=2312") or corrupted is ErrMismatch or
+// ErrFormat, never a value. The temperature file has no scratchpad to
+// check against.
+//
 // Reading either file makes the kernel convert that one sensor and block
 // for the conversion (750 ms at 12 bits). The kernel can convert every
 // sensor on a bus at once (therm_bulk_read on the bus master), but that

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,6 +78,10 @@ var (
 	ErrAllZero = errors.New("all-zero scratchpad: the sensor did not answer (data line held low?)")
 	// ErrOpenLine is returned for -0.0625 °C read without a scratchpad.
 	ErrOpenLine = errors.New("-0.0625 °C: an open data line reads all ones")
+	// ErrMismatch is returned when w1_slave's t= is not the temperature
+	// of the scratchpad on its line, or its two scratchpads differ: a
+	// file cut short or corrupted.
+	ErrMismatch = errors.New("t= does not match the scratchpad (file cut short or corrupted)")
 	// ErrFormat is returned when a file does not have the kernel's format.
 	ErrFormat = errors.New("unexpected file format")
 )
@@ -87,7 +92,7 @@ func Read(dir, id string) (float64, error) {
 	devDir := filepath.Join(dir, id)
 	data, err := os.ReadFile(filepath.Join(devDir, "w1_slave"))
 	if err == nil {
-		return ParseSlave(data)
+		return ParseSlave(data, family(id))
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return 0, err
@@ -104,6 +109,16 @@ func Read(dir, id string) (float64, error) {
 		return 0, err
 	}
 	return ParseTemperature(data)
+}
+
+// family is the family code of an id such as 28-0316a2795aff; 0 when
+// the id has none.
+func family(id string) byte {
+	f, err := strconv.ParseUint(id[:min(2, len(id))], 16, 8)
+	if err != nil {
+		return 0
+	}
+	return byte(f)
 }
 
 // ParseTemperature parses the temperature file (m°C).
@@ -125,8 +140,14 @@ func ParseTemperature(data []byte) (float64, error) {
 	return float64(m) / 1000, nil
 }
 
-// ParseSlave parses the w1_slave file.
-func ParseSlave(data []byte) (float64, error) {
+// ParseSlave parses the w1_slave file of a thermometer of the given
+// family (0x28 for a DS18B20). The temperature is computed from the
+// scratchpad, not taken from t=: at 9 to 11 bits (config byte 4) the
+// undefined low bits are masked (datasheet Figure 4), which the kernel
+// does not do. t= must be what the kernel computes from the same bytes,
+// and line 2 must repeat line 1's scratchpad; otherwise the file was cut
+// short or corrupted (ErrMismatch, ErrFormat).
+func ParseSlave(data []byte, family byte) (float64, error) {
 	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
 	if len(lines) != 2 {
 		return 0, fmt.Errorf("w1_slave has %d lines, want 2: %w", len(lines), ErrFormat)
@@ -145,9 +166,16 @@ func ParseSlave(data []byte) (float64, error) {
 	if spad == [9]byte{} {
 		return 0, ErrAllZero
 	}
-	_, t, ok := strings.Cut(string(lines[1]), " t=")
+	head2, t, ok := strings.Cut(string(lines[1]), " t=")
 	if !ok {
 		return 0, fmt.Errorf("w1_slave line 2 %q: %w", lines[1], ErrFormat)
+	}
+	spad2, err := scratchpad(head2)
+	if err != nil {
+		return 0, fmt.Errorf("w1_slave line 2: %w", err)
+	}
+	if spad2 != spad {
+		return 0, fmt.Errorf("line 2's scratchpad %q is not line 1's %q: %w", head2, head, ErrMismatch)
 	}
 	m, err := strconv.Atoi(strings.TrimSpace(t))
 	if err != nil {
@@ -161,7 +189,41 @@ func ParseSlave(data []byte) (float64, error) {
 	if spad == [9]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF} {
 		return 0, ErrOpenLine
 	}
-	return float64(m) / 1000, nil
+	celsius, kernel, err := convert(spad, family)
+	if err != nil {
+		return 0, err
+	}
+	if !slices.Contains(kernel, m) {
+		return 0, fmt.Errorf("t=%d, the scratchpad gives %d: %w", m, kernel[0], ErrMismatch)
+	}
+	return celsius, nil
+}
+
+// convert returns the scratchpad's temperature in °C and the m°C values
+// a kernel writes as t= for it (w1_therm.c: old kernels divide the raw
+// value unmasked; a masked value is accepted too).
+func convert(spad [9]byte, family byte) (float64, []int, error) {
+	raw := int(int16(uint16(spad[1])<<8 | uint16(spad[0])))
+	if family == 0x10 {
+		// DS18S20: 0.5 °C steps refined by COUNT_REMAIN and
+		// COUNT_PER_C (datasheet "Operation - Measuring Temperature");
+		// the kernel's w1_DS18S20_convert_temp in integers.
+		perC := int(spad[7])
+		if perC == 0 {
+			return 0, nil, fmt.Errorf("DS18S20 COUNT_PER_C is 0: %w", ErrFormat)
+		}
+		var t int
+		if spad[1] == 0 {
+			t = int(spad[0]>>1) * 1000
+		} else {
+			t = 1000 * (-(0x100 - int(spad[0])) >> 1)
+		}
+		t += -250 + 1000*(perC-int(spad[6]))/perC
+		return float64(raw>>1) - 0.25 + float64(perC-int(spad[6]))/float64(perC), []int{t}, nil
+	}
+	res := 9 + int(spad[4]>>5&3)
+	masked := raw &^ (1<<(12-res) - 1)
+	return float64(masked) / 16, []int{raw * 1000 / 16, masked * 1000 / 16}, nil
 }
 
 func checkMilli(m int) error {

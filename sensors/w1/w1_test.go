@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -22,10 +23,28 @@ func TestParseSlave(t *testing.T) {
 		{"72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=x\n", 0, ErrFormat},
 		{"", 0, ErrFormat},
 	} {
-		got, err := ParseSlave([]byte(c.in))
+		got, err := ParseSlave([]byte(c.in), 0x28)
 		if !errors.Is(err, c.err) || got != c.want {
 			t.Errorf("%q: %v, %v; want %v, %v", c.in, got, err, c.want, c.err)
 		}
+	}
+}
+
+// DS18S20 datasheet Table 1: +25 °C is 0x0032; COUNT_REMAIN 0x0C and
+// COUNT_PER_C 0x10 refine it to 25.0 (kernel t=25000).
+func TestParseSlaveDS18S20(t *testing.T) {
+	in := "32 00 4b 46 ff ff 0c 10 6b : crc=6b YES\n32 00 4b 46 ff ff 0c 10 6b t=25000\n"
+	got, err := ParseSlave([]byte(in), 0x10)
+	if err != nil || got != 25 {
+		t.Fatalf("%v, %v", got, err)
+	}
+	if _, err := ParseSlave([]byte(strings.Replace(in, "t=25000", "t=25500", 1)), 0x10); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("mismatch: %v", err)
+	}
+	// -0.0625 °C (raw 0xFFFF) is -62 m°C in the kernel's integer division.
+	in = "ff ff 4b 46 7f ff 01 10 9a : crc=9a YES\nff ff 4b 46 7f ff 01 10 9a t=-62\n"
+	if got, err := ParseSlave([]byte(in), 0x28); err != nil || got != -0.0625 {
+		t.Fatalf("-0.0625: %v, %v", got, err)
 	}
 }
 
