@@ -249,4 +249,11 @@ func TestConfigCheckConflicts(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "sensors[2] (greenhouse).options: conflicts with sensors[1] (air)") || !strings.Contains(r.stderr, "pca9548 0x70 channel 3") {
 		t.Fatalf("conflict: %+v", r)
 	}
+	serial := writeConfig(t, base+`  - { name: co2, driver: mhz19, interval: 1m, options: { port: /dev/ttyS0 } }
+  - { name: dust, driver: pms5003, interval: 1m, options: { port: /dev/ttyS0 } }
+`)
+	r = kitd(t, nil, nil, "config", "check", "-c", serial)
+	if r.code != 2 || !strings.Contains(r.stderr, "sensors[2] (dust).options: conflicts with sensors[1] (co2)") || !strings.Contains(r.stderr, "serial port /dev/ttyS0") {
+		t.Fatalf("two sensors on one serial port: %+v", r)
+	}
 }

@@ -24,6 +24,20 @@ func PortOption(o *sensors.Options, key string) string {
 		o.Fail(key, "required, the sensor's serial port (e.g. /dev/serial0 or /dev/ttyAMA0 on a Raspberry Pi, /dev/ttyS1 on a BeagleBone Black, /dev/ttyUSB0 for a USB adapter)")
 	case !devPath.MatchString(v) || filepath.Clean(v) != v || strings.Contains(v, "/../") || strings.HasSuffix(v, "/.."):
 		o.Fail(key, "%q is not a serial device path such as /dev/ttyS0 (an absolute path under /dev)", v)
+	default:
+		o.Claim(portClaim(v))
 	}
 	return v
+}
+
+// portClaim refuses two sensors on one serial port in config check: at run
+// time the second open fails as busy (or, as root, mixes its frames with the
+// first's).
+type portClaim string
+
+func (p portClaim) Conflict(other sensors.Claim) string {
+	if q, ok := other.(portClaim); ok && p == q {
+		return "both use serial port " + string(p)
+	}
+	return ""
 }
