@@ -964,6 +964,7 @@ func (b *Buffer) roll(first uint64) error {
 // process filled it), every segment but the one being written goes: the
 // buffer then holds at most two segments, and new readings are still taken.
 func (b *Buffer) makeRoom(need int64) error {
+	b.refresh() // first: recreating a deleted directory changes the segments
 	b.mu.Lock()
 	segs := b.segs
 	total := b.bytes
@@ -974,7 +975,6 @@ func (b *Buffer) makeRoom(need int64) error {
 		i++
 	}
 	byBytes := i
-	b.refresh()
 	if minFree := int64(b.cfg.MinFreeBytes); minFree > 0 && b.freeKnown {
 		free := b.free
 		for _, s := range segs[:i] {

@@ -226,6 +226,13 @@ func TestDeletedDirectory(t *testing.T) {
 	if st.Lost["corrupt"] < 10 || st.Dropped != st.Lost["corrupt"] {
 		t.Fatalf("records of the deleted directory not counted: %+v", st)
 	}
+	var onDisk int64
+	for _, p := range segFiles(t, cfg.Dir) {
+		onDisk += fileSize(t, p)
+	}
+	if st.Bytes != onDisk {
+		t.Fatalf("Stats.Bytes %d, but the segments take %d", st.Bytes, onDisk)
+	}
 	recs := readAll(t, b)
 	accounted(t, recs)
 	b.Close()
