@@ -147,14 +147,16 @@ func (b *Buffer) recover(readOnly bool) error {
 	// reserved by a process that crashed (or lost in the torn tail it
 	// left): say so, so consumers can tell them from a loss. A clean
 	// stop saves the exact next seq and leaves none.
-	if used := max(high, known); b.nextSeq > used+1 {
+	// ReadStats (readOnly) cannot tell a crash from an agent that is
+	// running and simply has not used its reserve yet: it says nothing.
+	if used := max(high, known); b.nextSeq > used+1 && !readOnly {
 		reason := ReasonUnused
 		if torn {
 			reason = ReasonTorn
 		}
 		b.markLostLocked(used+1, b.nextSeq-1, reason)
 	}
-	if newEpoch {
+	if newEpoch && !readOnly {
 		// Seqs of a new epoch that no record on disk has were never
 		// used in it.
 		var prev uint64
