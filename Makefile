@@ -114,6 +114,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 lint: $(TOOLS)/staticcheck
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) vet -tags armsmoke ./test/arm/
 	$(GO) vet -tags roottest ./e2e/
