@@ -52,7 +52,7 @@
 // mqtt.max_packet_bytes packs under the limit from the start. Otherwise
 // reapAll hands the oldest unacknowledged message of a lost connection to
 // noteUnacked: if it was sent within 5 s of the loss and is larger than any
-// message the broker ever acknowledged, that is a strike. Three strikes
+// message the broker ever acknowledged and than 1 KiB, that is a strike. Three strikes
 // against the same message (six for a lone reading while nothing was ever
 // acknowledged) make a batch shrink the packing limit to half its size and a
 // lone reading go (Buffer.Discard: in band, reason discarded). A flapping

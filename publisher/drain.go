@@ -302,6 +302,10 @@ const (
 	// broker has acknowledged nothing at all yet (then no size is known
 	// to be good).
 	oversizeStrikesBlind = 6
+	// No broker limits packets to less than this: a smaller message
+	// unacknowledged at a loss is a policy or a flapping broker, not a
+	// size problem (AWS IoT drops the connection on a denied publish).
+	minPlausiblePacket = 1024
 )
 
 // noteUnacked looks at the message left unacknowledged by a lost connection.
@@ -311,7 +315,7 @@ const (
 // not stall delivery forever.
 func (d *drainer) noteUnacked(head *flight) {
 	p := d.p
-	if head == nil || head.size <= p.maxAcked || time.Since(head.sent) > oversizeWindow {
+	if head == nil || head.size <= max(p.maxAcked, minPlausiblePacket) || time.Since(head.sent) > oversizeWindow {
 		p.strikes = 0
 		return
 	}
