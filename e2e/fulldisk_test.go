@@ -53,6 +53,9 @@ func TestFullDiskWithFiller(t *testing.T) {
 		t.Fatalf("%d readings pending after a clean stop with the broker up", st.Pending)
 	}
 	waitFor(t, 10*time.Second, "every seq explained", func() bool { return len(o.unexplained()) == 0 })
+	if !strings.Contains(k.logText(), "dropped oldest records to make room") {
+		t.Errorf("kitd's log does not say what the buffer dropped:\n%s", k.logText())
+	}
 	if st := k.bufferStats(); st.Lost["full"] == 0 || o.gapReasons()["full"] == 0 {
 		t.Fatalf("nothing dropped for space (lost %v, gap records %v): the test did not fill the disk", st.Lost, o.gapReasons())
 	}
