@@ -153,10 +153,12 @@ func TestBMP180ModelNeverReady(t *testing.T) {
 func TestBMP180ModelAfterReset(t *testing.T) {
 	d, m, ctx := openBMP180Model(t, 1)
 	m.SetRaw(27898, 23843)
-	m.Reset()
-	v, err := d.Read(ctx)
-	if err != nil {
-		t.Fatal(err)
+	for i := range 2 {
+		v, err := d.Read(ctx)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		wantValues(t, v, sensors.Values{"temperature": 15.0, "pressure": 699.64}, 1e-9)
+		m.Reset()
 	}
-	wantValues(t, v, sensors.Values{"temperature": 15.0, "pressure": 699.64}, 1e-9)
 }
