@@ -31,6 +31,10 @@ var oversampling = map[int]bmxx80.Oversampling{1: bmxx80.O1x, 2: bmxx80.O2x, 4: 
 // convert to plausible numbers (a reset mid-measurement read 22.97 °C
 // and 649.5 hPa in a test), are a SkippedError.
 //
+// periph's BMP180 path reads each result after a fixed sleep on the
+// wall clock, without the SCO check the datasheet requires: it goes
+// through bmp180Bus, which adds the check.
+//
 // Options: bus, address (0x76/0x77; the BMP180 is 0x77), mux_address,
 // mux_channel, oversampling (1, 2, 4, 8 or 16, default 4, for every
 // quantity; the BMP180 caps pressure at 8).
@@ -61,7 +65,11 @@ func (h *Host) bmxKind(name string) sensors.Kind {
 			}
 			open := func(ctx context.Context) (sensors.Driver, error) {
 				return h.openChip(ctx, t, func(ctx context.Context, g *gate) (*chip, error) {
-					dev, err := bmxx80.NewI2C(g, t.addr, &opts)
+					var bus i2c.Bus = g
+					if name == "bmp180" {
+						bus = &bmp180Bus{gate: g, addr: t.addr, sleep: h.sleep}
+					}
+					dev, err := bmxx80.NewI2C(bus, t.addr, &opts)
 					if err != nil {
 						return nil, err
 					}

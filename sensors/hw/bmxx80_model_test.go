@@ -3,6 +3,7 @@ package hw
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +79,86 @@ func TestBMx280ModelSkippedIsError(t *testing.T) {
 				wantValues(t, v, sensors.Values{"temperature": 25.08, "pressure": 1006.53}, 0.01)
 			}
 		})
+	}
+}
+
+func openBMP180Model(t *testing.T, oversampling int) (sensors.Driver, *chipmodel.BMP180, context.Context) {
+	t.Helper()
+	h, bus, clock := modelHost(t)
+	m := chipmodel.NewBMP180(clock, bmp180Cal)
+	bus.Add(0x77, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	d, err := prepare(t, h, "bmp180", map[string]any{"bus": "/dev/i2c-1", "address": 0x77, "oversampling": oversampling})(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, m, ctx
+}
+
+// The datasheet's example (section 3.5: UT 27898, UP 23843 at oss 0 are
+// 15.0 °C and 69964 Pa) through a chip that takes its conversion times,
+// and one 10 % slower: each result is read only once SCO says the
+// conversion is done. periph waits a fixed time on the wall clock and
+// then reads, which on a slow chip is the previous result (power-on
+// 0x8000 for UT: 51.1 °C, a plausible value).
+func TestBMP180ModelWaitsForConversion(t *testing.T) {
+	for _, slow := range []float64{1, 1.1} {
+		d, m, ctx := openBMP180Model(t, 1)
+		m.Slow = slow
+		m.SetRaw(27898, 23843)
+		for i := range 2 {
+			v, err := d.Read(ctx)
+			if err != nil {
+				t.Fatalf("slow %g, read %d: %v", slow, i, err)
+			}
+			wantValues(t, v, sensors.Values{"temperature": 15.0, "pressure": 699.64}, 1e-9)
+		}
+	}
+}
+
+// Every oversampling waits for its own pressure conversion time (4.5 to
+// 25.5 ms): the same pressure as a 16- to 19-bit UP.
+func TestBMP180ModelOversampling(t *testing.T) {
+	for oss, factor := range []int{1, 2, 4, 8} {
+		d, m, ctx := openBMP180Model(t, factor)
+		m.Slow = 1.1
+		m.SetRaw(27898, 23843<<oss)
+		v, err := d.Read(ctx)
+		if err != nil {
+			t.Fatalf("oversampling %d: %v", factor, err)
+		}
+		// The compensation's integer steps shift with oss by a few Pa.
+		wantValues(t, v, sensors.Values{"temperature": 15.0, "pressure": 699.64}, 0.05)
+	}
+}
+
+// A chip that never ends a conversion (SCO stays 1) fails the read by
+// its deadline; the stale result registers are never converted.
+func TestBMP180ModelNeverReady(t *testing.T) {
+	d, m, _ := openBMP180Model(t, 1)
+	m.Slow = 1e9
+	m.SetRaw(27898, 23843)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	v, err := d.Read(ctx)
+	if err == nil || !strings.Contains(err.Error(), "SCO") {
+		t.Fatalf("read %v, %v from a chip that never finished a conversion; want an error naming SCO", v, err)
+	}
+}
+
+// A soft reset between reads returns the chip to power-on: the next read
+// converts again and reads the datasheet's values.
+func TestBMP180ModelAfterReset(t *testing.T) {
+	d, m, ctx := openBMP180Model(t, 1)
+	m.SetRaw(27898, 23843)
+	for i := range 2 {
+		v, err := d.Read(ctx)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		wantValues(t, v, sensors.Values{"temperature": 15.0, "pressure": 699.64}, 1e-9)
+		m.Reset()
 	}
 }

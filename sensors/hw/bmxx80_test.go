@@ -32,11 +32,14 @@ func bmp180Ops() []i2ctest.IO {
 		{Addr: 0x77, W: []byte{0xD0}, R: []byte{0x55}},
 		// Calibration.
 		{Addr: 0x77, W: []byte{0xAA}, R: bmp180Cal},
-		// Start temperature; read UT = 27898.
+		// Start temperature; SCO (bit 5) clear after periph's sleep;
+		// read UT = 27898.
 		{Addr: 0x77, W: []byte{0xF4, 0x2E}},
+		{Addr: 0x77, W: []byte{0xF4}, R: []byte{0x0E}},
 		{Addr: 0x77, W: []byte{0xF6}, R: []byte{0x6C, 0xFA}},
-		// Start pressure at oss 0; read UP = 23843.
+		// Start pressure at oss 0; SCO clear; read UP = 23843.
 		{Addr: 0x77, W: []byte{0xF4, 0x34}},
+		{Addr: 0x77, W: []byte{0xF4}, R: []byte{0x14}},
 		{Addr: 0x77, W: []byte{0xF6}, R: []byte{0x5D, 0x23, 0x00}},
 	}
 }

@@ -42,6 +42,17 @@ func (g *gate) bind(ctx context.Context) func() {
 	}
 }
 
+// context returns the current call's context, or Background between
+// calls.
+func (g *gate) context() context.Context {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ctx == nil {
+		return context.Background()
+	}
+	return g.ctx
+}
+
 // explain adds the call's last transfer error to a driver's error that
 // does not already carry it.
 func (g *gate) explain(err error) error {

@@ -25,9 +25,9 @@ type Host struct {
 	ListBuses func() ([]string, error)
 	// Sleep waits d or until ctx ends. It times every wait of kitd's own
 	// drivers (ADS1x15 conversions, INA219 calibration, BH1750, SCD4x,
-	// SHT3x, SHT4x, DS18B20 conversions on a DS2482; periph's bmxx80 and
-	// aht20 sleep on their own); tests make it return at once, or move a
-	// chip model's clock.
+	// SHT3x, SHT4x, DS18B20 conversions on a DS2482, the BMP180's SCO
+	// polling; periph's bmxx80 and aht20 also sleep on their own); tests
+	// make it return at once, or move a chip model's clock.
 	Sleep func(ctx context.Context, d time.Duration) error
 
 	log *slog.Logger

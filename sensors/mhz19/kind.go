@@ -30,31 +30,22 @@ func KindWith(uptime func() (time.Duration, error)) sensors.Kind {
 				o.Fail("warmup", "%v out of range 0s..1h", opts.Warmup)
 			}
 			open := func(ctx context.Context) (sensors.Driver, error) {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				p, err := serial.Open(port, nil)
-				if err != nil {
-					return nil, err
-				}
-				return &driver{p: p, d: New(p, &opts)}, nil
+				return serial.OpenDriver(ctx, port, nil, func(_ context.Context, p *serial.Port) (serial.ReadFunc, error) {
+					return read(New(p, &opts)), nil
+				})
 			}
 			return open, o.Done()
 		},
 	}
 }
 
-type driver struct {
-	p *serial.Port
-	d *Dev
-}
-
-func (r *driver) Read(ctx context.Context) (sensors.Values, error) {
-	ppm, err := r.d.CO2(ctx)
-	if err != nil {
-		return nil, err
+// read maps d's reading to the driver's quantities.
+func read(d *Dev) serial.ReadFunc {
+	return func(ctx context.Context) (sensors.Values, error) {
+		ppm, err := d.CO2(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return sensors.Values{"co2": float64(ppm)}, nil
 	}
-	return sensors.Values{"co2": float64(ppm)}, nil
 }
-
-func (r *driver) Close() error { return r.p.Close() }

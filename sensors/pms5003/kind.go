@@ -21,33 +21,26 @@ func Kind() sensors.Kind {
 		Prepare: func(_ string, o *sensors.Options) (sensors.Opener, error) {
 			port := serial.PortOption(o, "port")
 			open := func(ctx context.Context) (sensors.Driver, error) {
-				p, err := serial.Open(port, nil)
-				if err != nil {
-					return nil, err
-				}
-				d, err := New(ctx, p, nil)
-				if err != nil {
-					p.Close()
-					return nil, err
-				}
-				return &driver{p: p, d: d}, nil
+				return serial.OpenDriver(ctx, port, nil, func(ctx context.Context, p *serial.Port) (serial.ReadFunc, error) {
+					d, err := New(ctx, p, nil)
+					if err != nil {
+						return nil, err
+					}
+					return read(d), nil
+				})
 			}
 			return open, o.Done()
 		},
 	}
 }
 
-type driver struct {
-	p *serial.Port
-	d *Dev
-}
-
-func (r *driver) Read(ctx context.Context) (sensors.Values, error) {
-	m, err := r.d.Read(ctx)
-	if err != nil {
-		return nil, err
+// read maps d's reading to the driver's quantities.
+func read(d *Dev) serial.ReadFunc {
+	return func(ctx context.Context) (sensors.Values, error) {
+		m, err := d.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return sensors.Values{"pm1": float64(m.Atm[0]), "pm2_5": float64(m.Atm[1]), "pm10": float64(m.Atm[2])}, nil
 	}
-	return sensors.Values{"pm1": float64(m.Atm[0]), "pm2_5": float64(m.Atm[1]), "pm10": float64(m.Atm[2])}, nil
 }
-
-func (r *driver) Close() error { return r.p.Close() }

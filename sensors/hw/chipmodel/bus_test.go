@@ -5,6 +5,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestBusAddressing(t *testing.T) {
@@ -64,5 +65,62 @@ func TestADS1115Model(t *testing.T) {
 	a.Tx([]byte{0x00}, r)
 	if r[0] != 0x40 || r[1] != 0 {
 		t.Fatalf("conversion register %x, want 4000", r)
+	}
+}
+
+// The BMP180 model: SCO reads 1 for the conversion time, the result
+// registers hold the previous result (power-on 0x800000) until it ends,
+// and a soft reset returns them to power-on.
+func TestBMP180Model(t *testing.T) {
+	c := &Clock{}
+	m := NewBMP180(c, make([]byte, 22))
+	m.SetRaw(27898, 23843)
+	r := make([]byte, 3)
+	read := func(reg byte, n int) []byte {
+		t.Helper()
+		if err := m.Tx([]byte{reg}, r[:n]); err != nil {
+			t.Fatal(err)
+		}
+		return r[:n]
+	}
+	if id := read(0xD0, 1)[0]; id != 0x55 {
+		t.Fatalf("chip id 0x%02x", id)
+	}
+	for _, tc := range []struct {
+		cmd  byte
+		time time.Duration
+		want []byte
+	}{
+		{0x2E, 4500 * time.Microsecond, []byte{0x6C, 0xFA}},            // UT 27898
+		{0x34, 4500 * time.Microsecond, []byte{0x5D, 0x23, 0x00}},      // UP 23843, oss 0
+		{0x34 | 3<<6, 25500 * time.Microsecond, []byte{0x5D, 0x23, 0}}, // oss 3: UP<<5 over 19 bits
+	} {
+		if tc.cmd>>6 == 3 {
+			m.SetRaw(27898, 23843<<3)
+		}
+		before := append([]byte(nil), read(0xF6, len(tc.want))...)
+		if err := m.Tx([]byte{0xF4, tc.cmd}, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(tc.time - 1)
+		if ctrl := read(0xF4, 1)[0]; ctrl != tc.cmd {
+			t.Errorf("0x%02x: ctrl_meas 0x%02x before the conversion time, want SCO set", tc.cmd, ctrl)
+		}
+		if got := read(0xF6, len(tc.want)); string(got) != string(before) {
+			t.Errorf("0x%02x: result % x before the conversion time, want the previous % x", tc.cmd, got, before)
+		}
+		c.Advance(1)
+		if ctrl := read(0xF4, 1)[0]; ctrl != tc.cmd&^0x20 {
+			t.Errorf("0x%02x: ctrl_meas 0x%02x after the conversion time, want SCO clear", tc.cmd, ctrl)
+		}
+		if got := read(0xF6, len(tc.want)); string(got) != string(tc.want) {
+			t.Errorf("0x%02x: result % x, want % x", tc.cmd, got, tc.want)
+		}
+	}
+	if err := m.Tx([]byte{0xE0, 0xB6}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(0xF4, 3); got[0] != 0 || got[2] != 0x80 {
+		t.Errorf("after a soft reset 0xF4..0xF6 % x, want 00 .. 80", got)
 	}
 }
