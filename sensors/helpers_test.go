@@ -56,6 +56,7 @@ type probe struct {
 	hang       func(n int) time.Duration   // sleep ignoring ctx
 	readStarts []time.Time
 	started    chan int // if set, gets n as read n starts (non-blocking)
+	closeHook  func()   // if set, runs as Close starts (outside the lock)
 }
 
 func (p *probe) Open(ctx context.Context) (Driver, error) {
@@ -118,6 +119,12 @@ func (d *probeDriver) Read(ctx context.Context) (Values, error) {
 
 func (d *probeDriver) Close() error {
 	p := d.p
+	p.mu.Lock()
+	hook := p.closeHook
+	p.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if d.closed {
