@@ -149,7 +149,12 @@ func TestReadOnceCancelledStillCloses(t *testing.T) {
 	// inside the read made the read race its own cancellation: either
 	// outcome is right there, so the test was flaky.)
 	p.readFn = func(int) (Values, error) { return Values{"v": 1}, nil }
-	p.closeHook = cancel
+	p.closeHook = func() {
+		cancel()
+		// A close that takes a moment: one under the cancelled context
+		// would be abandoned right away.
+		time.Sleep(50 * time.Millisecond)
+	}
 	rs := ReadOnce(ctx, probeRegistry(t, map[string]*probe{"a": p}), []Config{{Name: "a", Driver: "probe", Interval: time.Second}})
 	if len(rs) != 1 {
 		t.Fatal(rs)
