@@ -477,6 +477,24 @@ func (o *observer) missing(lo, hi uint64) []uint64 {
 	return out
 }
 
+// assertExplained waits (briefly: what kitd sent may still be on its way
+// to the observer) until every seq below the highest received is delivered
+// or covered by a gap record, and fails naming the first that are not.
+func assertExplained(t *testing.T, o *observer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		u := o.unexplained()
+		if len(u) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d seqs neither delivered nor explained by a gap record, first %v (gap records: %v)", len(u), u[:min(len(u), 20)], o.gapReasons())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)

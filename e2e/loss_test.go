@@ -49,7 +49,7 @@ func TestDamagedSeqFile(t *testing.T) {
 				t.Fatalf("after the seq file was %s, seqs start at %d, inside the first run's 1..%d", name, second.first, first.last)
 			}
 			assertDelivered(t, o, []lifetime{first, second})
-			waitFor(t, 10*time.Second, "every seq explained", func() bool { return len(o.unexplained()) == 0 })
+			assertExplained(t, o)
 		})
 	}
 }
@@ -72,7 +72,7 @@ func TestDeletedBufferDir(t *testing.T) {
 		t.Fatalf("buffer directory not made again: %v", err)
 	}
 	end(false)
-	waitFor(t, 10*time.Second, "every seq explained", func() bool { return len(o.unexplained()) == 0 })
+	assertExplained(t, o)
 	if st := k.bufferStats(); st.Pending != 0 {
 		t.Fatalf("%d readings pending after a clean stop with the broker up", st.Pending)
 	}
