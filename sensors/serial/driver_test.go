@@ -3,30 +3,12 @@ package serial_test
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/sensors/serial"
 	"github.com/kitd-dev/kitd/sensors/serial/serialtest"
-	"golang.org/x/sys/unix"
 )
-
-// exclusive reports whether the port at path is held (TIOCEXCL), asked
-// through a second descriptor because the kernel lets root open it anyway.
-func exclusive(t *testing.T, path string) bool {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	n, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGEXCL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n == 1
-}
 
 // The driver reads through the sensor's read func and owns the port
 // until Close.
@@ -48,13 +30,13 @@ func TestOpenDriverOwnsThePort(t *testing.T) {
 	if err != nil || v["byte"] != 0x42 {
 		t.Fatalf("read %v, %v; want byte 0x42", v, err)
 	}
-	if !exclusive(t, s.Path) {
+	if held, known := serialtest.Exclusive(t, s.Path); known && !held {
 		t.Error("port not held while the driver is open")
 	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if exclusive(t, s.Path) {
+	if held, _ := serialtest.Exclusive(t, s.Path); held {
 		t.Error("port still held after Close")
 	}
 }
@@ -70,7 +52,7 @@ func TestOpenDriverClosesThePortOnError(t *testing.T) {
 	if !errors.Is(err, setup) {
 		t.Fatalf("error %v, want the sensor's", err)
 	}
-	if exclusive(t, s.Path) {
+	if held, _ := serialtest.Exclusive(t, s.Path); held {
 		t.Error("port still held after a failed open")
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/sensors/serial"
 	"github.com/kitd-dev/kitd/sensors/serial/serialtest"
-	"golang.org/x/sys/unix"
 )
 
 func open(t *testing.T) (*serial.Port, *serialtest.Sensor) {
@@ -213,27 +212,15 @@ func TestList(t *testing.T) {
 // frames; the kernel lets root through, so the test asks the tty's flag.
 func TestExclusiveWhileOpen(t *testing.T) {
 	s := serialtest.New(t)
-	other, err := os.OpenFile(s.Path, os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	excl := func() int {
-		n, err := unix.IoctlGetInt(int(other.Fd()), unix.TIOCGEXCL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	p, err := serial.Open(s.Path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if excl() != 1 {
+	if held, known := serialtest.Exclusive(t, s.Path); known && !held {
 		t.Error("not exclusive while open")
 	}
 	p.Close()
-	if excl() != 0 {
+	if held, _ := serialtest.Exclusive(t, s.Path); held {
 		t.Error("still exclusive after Close")
 	}
 }

@@ -4,6 +4,7 @@
 package serialtest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -103,4 +104,26 @@ func (s *Sensor) Serve(t testing.TB, play func(s *Sensor) error) {
 		s.f.Close()
 		<-done
 	})
+}
+
+// Exclusive reports whether the tty at path is held for exclusive use
+// (TIOCEXCL), asked through a second descriptor because the kernel lets root
+// open it anyway. known is false only under qemu-user (KITD_TEST_EMULATED),
+// which does not implement TIOCGEXCL: the flag is then checked by the native
+// run alone.
+func Exclusive(t testing.TB, path string) (held, known bool) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGEXCL)
+	if errors.Is(err, unix.ENOSYS) && os.Getenv("KITD_TEST_EMULATED") != "" {
+		return false, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n == 1, true
 }
