@@ -7,13 +7,13 @@ package config
 import (
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
+	"github.com/kitd-dev/kitd/telemetry"
 )
 
 // DefaultFile is where `-c` points when it is not given.
@@ -45,19 +45,12 @@ func Default() Config {
 	}
 }
 
-// AWS IoT thing names: 1-128 of these characters; MQTT client ids on AWS
-// take the same set.
-var deviceID = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,128}$`)
-
 // Validate checks every section, returning every error found, each naming
 // its field by path (mqtt.keepalive, sensors[2] (soil-1).interval).
 func (c *Config) Validate(reg *sensors.Registry) error {
 	var errs []error
-	switch {
-	case c.Device.ID == "":
-		errs = append(errs, errors.New("device.id: required (the AWS IoT thing name, also the MQTT client id)"))
-	case !deviceID.MatchString(c.Device.ID):
-		errs = append(errs, fmt.Errorf("device.id: %q: use 1-128 letters, digits, ':', '_' or '-'", c.Device.ID))
+	if err := telemetry.CheckDevice(c.Device.ID); err != nil {
+		errs = append(errs, fmt.Errorf("device.id: %w", err))
 	}
 	errs = append(errs, prefixed("mqtt.", c.MQTT.Validate())...)
 	errs = append(errs, prefixed("buffer.", c.Buffer.Validate())...)

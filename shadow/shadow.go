@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kitd-dev/kitd/telemetry"
 )
 
 // Target is what desired state changes: the caller adapts the scheduler
@@ -81,8 +82,8 @@ func New(cfg Config, device string, sensors []string, batchMaxReadings int, targ
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if device == "" || strings.ContainsAny(device, "/+#") || strings.HasPrefix(device, "$") {
-		errs = append(errs, fmt.Errorf("device: %q cannot name a shadow topic", device))
+	if err := telemetry.CheckDevice(device); err != nil {
+		errs = append(errs, fmt.Errorf("device.id: %w", err))
 	}
 	if target == nil {
 		errs = append(errs, errors.New("shadow: nil target"))
