@@ -200,7 +200,7 @@ func (s *Shadow) reapplyLocked(doc map[string]any) error {
 	prev := s.applied
 	p := parseDesired(doc, s.names)
 	if len(p.errs) > 0 {
-		s.log.Warn("shadow: persisted desired settings no longer fit the config file; dropped", "errors", trimmedErrors(p.errs))
+		s.log.Warn("shadow: persisted desired settings no longer fit the config file; dropped", "errors", errorsValue(p.errs))
 		s.setErrorsLocked(p.errs)
 	}
 	s.applied = map[key]setting{}
@@ -215,7 +215,7 @@ func (s *Shadow) reapplyLocked(doc map[string]any) error {
 		s.applied[k] = v
 	}
 	if len(s.applied) > 0 {
-		s.log.Info("shadow: persisted desired settings applied", "settings", describe(s.applied))
+		s.log.Info("shadow: persisted desired settings applied", "settings", settingsValue(s.applied))
 	}
 	if !sameSettings(prev, s.applied) || len(p.errs) > 0 || len(errs) > 0 {
 		if err := s.saveLocked(); err != nil {
