@@ -91,7 +91,9 @@ func (c *component[T]) stop() {
 	<-c.done
 }
 
-// New checks the config and builds the agent; Run starts it.
+// New builds the agent; Run starts it. cfg must be one config.Check
+// accepted (Reload takes the same path): validating it again here
+// would read the certificate files twice on the way to run.
 func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -101,9 +103,6 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	}
 	if opts.progress == nil {
 		opts.progress = func(_ string, p func() time.Time) func() time.Time { return p }
-	}
-	if err := cfg.Validate(opts.Registry); err != nil {
-		return nil, err
 	}
 	return &Agent{opts: opts, log: opts.Log, cfg: cfg}, nil
 }

@@ -229,8 +229,14 @@ func TestLockAndReadStats(t *testing.T) {
 	b2.Close()
 	missing := cfg
 	missing.Dir = filepath.Join(cfg.Dir, "missing")
-	if _, err := ReadStats(missing); err == nil {
-		t.Fatal("ReadStats of a missing dir succeeded")
+	if _, err := ReadStats(missing); !errors.Is(err, ErrNoBuffer) || !strings.Contains(err.Error(), missing.Dir) {
+		t.Fatalf("ReadStats of a missing dir: %v, want ErrNoBuffer naming it", err)
+	}
+	// Not a missing directory: another error, for the caller to show.
+	notDir := cfg
+	notDir.Dir = filepath.Join(cfg.Dir, cursorFile)
+	if _, err := ReadStats(notDir); err == nil || errors.Is(err, ErrNoBuffer) {
+		t.Fatalf("ReadStats of a file: %v, want an error other than ErrNoBuffer", err)
 	}
 }
 

@@ -22,6 +22,14 @@ var (
 	ErrTooLarge = errors.New("buffer: payload larger than a segment")
 )
 
+// Errors returned by ReadStats.
+var (
+	// ErrNoBuffer is returned when the directory does not exist: no agent
+	// has opened a buffer there (Open creates it), or the config names
+	// another directory than the agent's.
+	ErrNoBuffer = errors.New("buffer: no buffer yet")
+)
+
 // Errors returned by any method after Close.
 var (
 	// ErrClosed is returned when the Buffer (or its Reader) is used after

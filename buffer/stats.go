@@ -1,10 +1,17 @@
 package buffer
 
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
 // ReadStats reads the stats of the buffer in cfg.Dir without taking its lock
 // and without writing anything, so it works while an agent has the
 // directory open (for `kitd buffer stats`). It sees the state as of the
 // agent's last cursor save; a torn tail it meets is reported, not cut.
-// cfg.SegmentBytes bounds the frames it accepts, as for Open.
+// cfg.SegmentBytes bounds the frames it accepts, as for Open. A missing
+// directory is ErrNoBuffer.
 func ReadStats(cfg Config) (Stats, error) {
 	return readStats(cfg, OSFS{})
 }
@@ -13,6 +20,9 @@ func readStats(cfg Config, fsys FS) (Stats, error) {
 	b, err := newBuffer(cfg, []Option{WithFS(fsys)})
 	if err != nil {
 		return Stats{}, err
+	}
+	if _, err := fsys.Stat(cfg.Dir); errors.Is(err, fs.ErrNotExist) {
+		return Stats{}, fmt.Errorf("%w: %s does not exist", ErrNoBuffer, cfg.Dir)
 	}
 	if err := b.recover(true); err != nil {
 		return Stats{}, err

@@ -7,13 +7,13 @@ package config
 import (
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
+	"github.com/kitd-dev/kitd/telemetry"
 )
 
 // DefaultFile is where `-c` points when it is not given.
@@ -45,26 +45,64 @@ func Default() Config {
 	}
 }
 
-// AWS IoT thing names: 1-128 of these characters; MQTT client ids on AWS
-// take the same set.
-var deviceID = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,128}$`)
+// Parts name what ValidateParts checks, so that a command that uses one
+// section (`buffer stats`, `sensors read`) is not refused for another,
+// and `config check --skip-files` can check a kit's config elsewhere.
+type Parts uint
+
+const (
+	PartDevice Parts = 1 << iota
+	// PartMQTT is the mqtt section without reading the files it names: a
+	// TLS broker still needs ca_file, cert_file and key_file set.
+	PartMQTT
+	// PartFiles reads the files mqtt names: present, safe permissions,
+	// parseable, the key matching the certificate.
+	PartFiles
+	PartBuffer
+	PartShadow
+	PartClock
+	PartSensors
+
+	// AllParts is what `kitd run` needs.
+	AllParts = PartDevice | PartMQTT | PartFiles | PartBuffer | PartShadow | PartClock | PartSensors
+)
 
 // Validate checks every section, returning every error found, each naming
 // its field by path (mqtt.keepalive, sensors[2] (soil-1).interval).
 func (c *Config) Validate(reg *sensors.Registry) error {
+	return c.ValidateParts(reg, AllParts)
+}
+
+// ValidateParts is Validate limited to parts; reg is only used for
+// PartSensors.
+func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 	var errs []error
-	switch {
-	case c.Device.ID == "":
-		errs = append(errs, errors.New("device.id: required (the AWS IoT thing name, also the MQTT client id)"))
-	case !deviceID.MatchString(c.Device.ID):
-		errs = append(errs, fmt.Errorf("device.id: %q: use 1-128 letters, digits, ':', '_' or '-'", c.Device.ID))
+	if parts&PartDevice != 0 {
+		if err := telemetry.CheckDevice(c.Device.ID); err != nil {
+			errs = append(errs, fmt.Errorf("device.id: %w", err))
+		}
 	}
-	errs = append(errs, prefixed("mqtt.", c.MQTT.Validate())...)
-	errs = append(errs, prefixed("buffer.", c.Buffer.Validate())...)
-	errs = append(errs, prefixed("shadow.", c.Shadow.Validate())...)
-	errs = append(errs, prefixed("clock.", c.Clock.Validate())...)
-	if err := sensors.ValidateConfigs(reg, c.Sensors); err != nil {
-		errs = append(errs, split(err)...)
+	switch parts & (PartMQTT | PartFiles) {
+	case PartMQTT | PartFiles:
+		errs = append(errs, prefixed("mqtt.", c.MQTT.Validate())...)
+	case PartMQTT:
+		errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateSettings())...)
+	case PartFiles:
+		errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateFiles())...)
+	}
+	if parts&PartBuffer != 0 {
+		errs = append(errs, prefixed("buffer.", c.Buffer.Validate())...)
+	}
+	if parts&PartShadow != 0 {
+		errs = append(errs, prefixed("shadow.", c.Shadow.Validate())...)
+	}
+	if parts&PartClock != 0 {
+		errs = append(errs, prefixed("clock.", c.Clock.Validate())...)
+	}
+	if parts&PartSensors != 0 {
+		if err := sensors.ValidateConfigs(reg, c.Sensors); err != nil {
+			errs = append(errs, split(err)...)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -284,3 +284,81 @@ func TestShippedExamplesParse(t *testing.T) {
 		}
 	}
 }
+
+// Relative paths mean the same wherever kitd starts: beside the config
+// file, from the file or the environment; absolute ones stay as written.
+func TestRelativePathsResolveAgainstConfigDir(t *testing.T) {
+	yaml, dir, p := fixture(t)
+	ca := filepath.Join(dir, "pki", "ca.pem")
+	if _, err := os.Stat(ca); err != nil {
+		t.Fatalf("fixture's CA is not where this test expects it: %v", err)
+	}
+	yaml = strings.Replace(yaml, ca, "pki/ca.pem", 1)
+	yaml = strings.Replace(yaml, p.CertFile, "./"+filepath.Base(p.CertFile), 1)
+	yaml = strings.Replace(yaml, filepath.Join(dir, "buffer"), "buffer", 1)
+	// The key stays absolute; state_file comes from the environment.
+	elsewhere := filepath.Join(dir, "conf")
+	if err := os.Mkdir(elsewhere, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "kitd.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p.CertFile, filepath.Join(dir, filepath.Base(p.CertFile))); err != nil {
+		t.Fatal(err)
+	}
+	// A relative -c, from another working directory.
+	t.Chdir(elsewhere)
+	cfg, err := Check("../kitd.yaml", []string{"KITD_SHADOW_STATE_FILE=state/shadow.json"}, registry(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ key, got, want string }{
+		{"mqtt.ca_file", cfg.MQTT.CAFile, ca},
+		{"mqtt.cert_file", cfg.MQTT.CertFile, filepath.Join(dir, filepath.Base(p.CertFile))},
+		{"mqtt.key_file", cfg.MQTT.KeyFile, p.KeyFile},
+		{"buffer.dir", cfg.Buffer.Dir, filepath.Join(dir, "buffer")},
+		{"shadow.state_file", cfg.Shadow.StateFile, filepath.Join(dir, "state", "shadow.json")},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %q, want %q", c.key, c.got, c.want)
+		}
+	}
+}
+
+// Skipping PartFiles checks everything but the files: a kit's config can
+// be checked on a machine that does not hold its certificates.
+func TestValidatePartsWithoutFiles(t *testing.T) {
+	yaml, dir, _ := fixture(t)
+	yaml = strings.Replace(yaml, filepath.Join(dir, "pki"), "/nonexistent", -1)
+	path := filepath.Join(dir, "kitd.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Check(path, nil, registry(t))
+	for _, key := range []string{"mqtt.ca_file: ", "mqtt.cert_file: ", "mqtt.key_file: "} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("Check: %v, want %s refused", err, key)
+		}
+	}
+	if _, err := CheckParts(path, nil, registry(t), AllParts&^PartFiles); err != nil {
+		t.Errorf("without PartFiles: %v", err)
+	}
+	// Everything else is still checked, including that a TLS broker's
+	// files are named at all.
+	_, err = CheckParts(path, []string{"KITD_MQTT_KEEPALIVE=0s", "KITD_MQTT_KEY_FILE=", "KITD_DEVICE_ID=kit/1"}, registry(t), AllParts&^PartFiles)
+	for _, want := range []string{"mqtt.keepalive: must be positive", "mqtt.key_file: required for a TLS broker", `device.id: "kit/1"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("without PartFiles: %v, want %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "/nonexistent") {
+		t.Errorf("without PartFiles, a file was read: %v", err)
+	}
+	// One part: the others' errors do not show.
+	_, err = CheckParts(path, []string{"KITD_MQTT_KEEPALIVE=0s", "KITD_BUFFER_SYNC=sometimes"}, nil, PartBuffer)
+	if err == nil || !strings.Contains(err.Error(), "buffer.sync") || strings.Contains(err.Error(), "mqtt.") {
+		t.Errorf("PartBuffer: %v", err)
+	}
+}

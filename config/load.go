@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -26,8 +27,10 @@ const EnvPrefix = "KITD_"
 var ErrFile = errors.New("config file")
 
 // Load reads path over the defaults, then applies environment overrides
-// from environ (os.Environ() in production; tests pass their own). It
-// checks the file's form (YAML, known keys, types); Validate checks values,
+// from environ (os.Environ() in production; tests pass their own).
+// Relative paths (mqtt.ca_file, cert_file, key_file, buffer.dir,
+// shadow.state_file) resolve against path's directory. It checks the
+// file's form (YAML, known keys, types); Validate checks values,
 // and Check does both.
 func Load(path string, environ []string) (*Config, error) {
 	cfg, form, err := readFile(path, environ)
@@ -44,12 +47,18 @@ func Load(path string, environ []string) (*Config, error) {
 // errors beside form errors (an unknown key does not hide a zero
 // interval), each line naming its field.
 func Check(path string, environ []string, reg *sensors.Registry) (*Config, error) {
+	return CheckParts(path, environ, reg, AllParts)
+}
+
+// CheckParts is Check with only parts validated beyond the whole file's
+// form (an unknown key anywhere is still an error).
+func CheckParts(path string, environ []string, reg *sensors.Registry, parts Parts) (*Config, error) {
 	cfg, form, err := readFile(path, environ)
 	if err != nil {
 		return nil, err
 	}
 	var errs []error
-	for _, e := range split(cfg.Validate(reg)) {
+	for _, e := range split(cfg.ValidateParts(reg, parts)) {
 		// A field that did not decode is at its default; its value
 		// error would only repeat the form error.
 		if !mentions(form, fieldOf(e)) {
@@ -82,10 +91,35 @@ func readFile(path string, environ []string) (*Config, []error, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w %s: %w", ErrFile, path, err)
 	}
-	return parse(path, data, environ)
+	cfg, form, err := parse(path, data, environ)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w %s: %w", ErrFile, path, err)
+	}
+	cfg.resolve(dir)
+	return cfg, form, nil
 }
 
-// Parse is Load for bytes already read; name is used in errors.
+// resolve makes the paths the config names absolute against dir, the
+// config file's directory, whether they came from the file or the
+// environment: a kit's files sit beside its config, and what a relative
+// path means must not depend on where kitd was started (systemd starts
+// it in /; `buffer: { dir: buffer }` run from a source tree would
+// otherwise write into the buffer package). Driver options are not
+// paths here: their drivers require absolute ones.
+func (c *Config) resolve(dir string) {
+	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}
+
+// Parse is Load for bytes already read; name is used in errors. Bytes
+// have no directory: relative paths are left for the caller to replace.
 func Parse(name string, data []byte, environ []string) (*Config, error) {
 	cfg, form, err := parse(name, data, environ)
 	if err != nil {

@@ -144,6 +144,10 @@ func Run(ctx context.Context, opts Options) error {
 	cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile = ca.CAFile, kitPair.CertFile, kitPair.KeyFile
 	cfg.Buffer.Dir = filepath.Join(dir, "buffer")
 	cfg.Shadow.StateFile = filepath.Join(dir, "shadow.json")
+	// What config.Check does for `kitd run`, on the filled-in config.
+	if err := cfg.Validate(opts.Registry); err != nil {
+		return fmt.Errorf("configs/demo.yaml (embedded):\n%w", err)
+	}
 	a, err := agent.New(cfg, agent.Options{
 		Registry: opts.Registry, Clock: opts.Clock, Log: opts.Log, Version: opts.Version,
 		StatusInterval: 5 * time.Second,

@@ -119,22 +119,46 @@ func DefaultConfig() Config {
 // readable, parseable, certificate and key matching, key not readable by
 // others) and every limit. Each error starts with the field's key relative
 // to the mqtt section. Key material never appears in an error.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(true, true) }
+
+// ValidateSettings is Validate without reading the TLS files (a TLS broker
+// still needs all three named), for checking a kit's config on a machine
+// that does not hold its files.
+func (c Config) ValidateSettings() error { return c.validate(true, false) }
+
+// ValidateFiles is the part of Validate that reads the TLS files; it
+// checks nothing when the broker is not a valid TLS URL.
+func (c Config) ValidateFiles() error { return c.validate(false, true) }
+
+func (c Config) validate(settings, files bool) error {
 	var errs []error
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	b, err := parseBroker(c.Broker, c.ALPN)
-	if err != nil {
+	if err != nil && settings {
 		errs = append(errs, err)
 	}
-	if c.ALPN && b != nil && !b.tls {
+	if c.ALPN && b != nil && !b.tls && settings {
 		fail("alpn", "needs a TLS broker (tls://, ssl:// or mqtts://), not %s://", b.scheme)
 	}
 	if b != nil && b.tls {
-		if _, err := loadTLSFiles(c.CAFile, c.CertFile, c.KeyFile); err != nil {
-			errs = append(errs, err)
+		switch {
+		case files:
+			// Also says which of the three is not set.
+			if _, err := loadTLSFiles(c.CAFile, c.CertFile, c.KeyFile); err != nil {
+				errs = append(errs, err)
+			}
+		case settings:
+			for _, f := range []struct{ key, path string }{{"ca_file", c.CAFile}, {"cert_file", c.CertFile}, {"key_file", c.KeyFile}} {
+				if f.path == "" {
+					fail(f.key, "required for a TLS broker")
+				}
+			}
 		}
+	}
+	if !settings {
+		return errors.Join(errs...)
 	}
 	switch {
 	case c.Keepalive <= 0:

@@ -290,3 +290,32 @@ func TestAckTimeoutDefault(t *testing.T) {
 		t.Fatalf("explicit: %v", got)
 	}
 }
+
+// Validate is ValidateSettings and ValidateFiles: the settings half reads
+// no file, the files half checks nothing else.
+func TestValidateSettingsAndFilesSplit(t *testing.T) {
+	c := validTLSConfig(t)
+	c.CAFile, c.CertFile = "/nonexistent/ca.pem", "/nonexistent/cert.pem"
+	if err := c.ValidateSettings(); err != nil {
+		t.Errorf("ValidateSettings read a file: %v", err)
+	}
+	for _, v := range []func() error{c.Validate, c.ValidateFiles} {
+		if err := v(); err == nil || !strings.Contains(err.Error(), "ca_file: ") || !strings.Contains(err.Error(), "cert_file: ") {
+			t.Errorf("missing files: %v", err)
+		}
+	}
+	c = validTLSConfig(t)
+	c.Keepalive, c.KeyFile = 0, ""
+	err := c.ValidateSettings()
+	if err == nil || !strings.Contains(err.Error(), "keepalive: must be positive") || !strings.Contains(err.Error(), "key_file: required for a TLS broker") {
+		t.Errorf("ValidateSettings: %v", err)
+	}
+	c.KeyFile = validTLSConfig(t).KeyFile
+	if err := c.ValidateFiles(); err == nil || !strings.Contains(err.Error(), "key_file: ") || strings.Contains(err.Error(), "keepalive") {
+		t.Errorf("ValidateFiles of another CA's key: %v, want only the key mismatch", err)
+	}
+	c.Broker = "tcp://127.0.0.1:1883"
+	if err := c.ValidateFiles(); err != nil {
+		t.Errorf("ValidateFiles for tcp://: %v", err)
+	}
+}

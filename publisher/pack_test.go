@@ -297,9 +297,10 @@ func TestNewRejects(t *testing.T) {
 		device string
 		want   string
 	}{
-		{"", "device: id required"},
-		{"kits/1", "device: id \"kits/1\" must not contain"},
-		{"kit+", "must not contain"},
+		// The rule is telemetry.CheckDevice's; this checks it is applied.
+		{"", "device.id: required"},
+		{"kits/1", "device.id: \"kits/1\": use 1-128"},
+		{"kit+", "use 1-128"},
 	} {
 		if _, err := New(cfg, tc.device, buf, newTestClock(true), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("device %q: %v, want %q", tc.device, err, tc.want)

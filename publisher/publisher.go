@@ -14,6 +14,7 @@ import (
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/logdedup"
+	"github.com/kitd-dev/kitd/telemetry"
 )
 
 // Clock is what the publisher needs of the system clock: clock.System
@@ -150,10 +151,8 @@ func newPublisher(cfg Config, device string, buf *buffer.Buffer, clk Clock, log 
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if device == "" {
-		errs = append(errs, errors.New("device: id required (it is the MQTT client id)"))
-	} else if strings.ContainsAny(device, "+#/") {
-		errs = append(errs, fmt.Errorf("device: id %q must not contain '/', '+' or '#' (it is part of MQTT topics)", device))
+	if err := telemetry.CheckDevice(device); err != nil {
+		errs = append(errs, fmt.Errorf("device.id: %w", err))
 	}
 	if buf == nil || clk == nil {
 		errs = append(errs, errors.New("publisher: a buffer and a clock are required"))

@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"fmt"
+	"log/slog"
 	"sort"
 )
 
@@ -44,7 +45,7 @@ func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
 		if s.setErrorsLocked(p.errs) {
 			out.errsChanged = true
 		}
-		s.log.Warn("shadow: desired state rejected, nothing applied", "count", len(p.errs), "errors", trimmedErrors(p.errs))
+		s.log.Warn("shadow: desired state rejected, nothing applied", "count", len(p.errs), "errors", errorsValue(p.errs))
 		return out
 	}
 
@@ -92,7 +93,7 @@ func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
 		out.valid = append(out.valid, k)
 	}
 	if out.changed {
-		s.log.Info("shadow: desired state applied", "settings", describe(next))
+		s.log.Info("shadow: desired state applied", "settings", settingsValue(next))
 		if err := s.saveLocked(); err != nil {
 			s.log.Error("shadow: applied but not persisted; a restart while offline reverts it", "error", err)
 		}
@@ -252,10 +253,29 @@ func sameSettings(a, b map[key]setting) bool {
 	return true
 }
 
-func describe(m map[key]setting) map[string]any {
-	out := make(map[string]any, len(m))
+// settingsValue and errorsValue put one attribute per desired path in a
+// log line, sorted (errors.sensors.sim.interval="must be ..."): a Go map
+// would print as map[...], which no one reads or parses.
+func settingsValue(m map[key]setting) slog.Value {
+	attrs := make([]slog.Attr, 0, len(m))
 	for k, v := range m {
-		out[k.path()] = v.raw
+		attrs = append(attrs, slog.String(k.path(), fmt.Sprint(v.raw)))
 	}
-	return out
+	sort.Slice(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
+	return slog.GroupValue(attrs...)
+}
+
+// errorsValue is bounded like the reported errors (a desired document
+// is anyone's with update rights), saying how many it left out.
+func errorsValue(errs map[string]string) slog.Value {
+	kept := trimmedErrors(errs)
+	attrs := make([]slog.Attr, 0, len(kept)+1)
+	for p, m := range kept {
+		attrs = append(attrs, slog.String(p, m))
+	}
+	sort.Slice(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
+	if n := len(errs) - len(kept); n > 0 {
+		attrs = append(attrs, slog.Int("not_shown", n))
+	}
+	return slog.GroupValue(attrs...)
 }

@@ -173,3 +173,53 @@ func TestErrorsBounded(t *testing.T) {
 		t.Fatalf("trimmed key not marked: %q", ks[0])
 	}
 }
+
+// Desired state in the log reads as key=value per path, never as a Go
+// map: what was rejected and why, then what was applied.
+func TestDesiredStateLogLines(t *testing.T) {
+	k := newKit(t, t.TempDir(), nil)
+	k.s.mu.Lock()
+	k.s.applyLocked(map[string]any{"sensors": map[string]any{
+		"a": map[string]any{"interval": "0s"},
+		"c": map[string]any{"enabled": false},
+	}}, false)
+	k.s.mu.Unlock()
+	rejected := k.logs.String()
+	for _, want := range []string{
+		`msg="shadow: desired state rejected, nothing applied" `,
+		` count=2 errors.sensors.a.interval="must be positive" errors.sensors.c="no such sensor in the config file"`,
+	} {
+		if !strings.Contains(rejected, want) {
+			t.Errorf("log lacks %q:\n%s", want, rejected)
+		}
+	}
+	k.s.mu.Lock()
+	k.s.applyLocked(map[string]any{
+		"sensors": map[string]any{"a": map[string]any{"interval": "5s"}, "b": map[string]any{"enabled": false}},
+		"mqtt":    map[string]any{"batch": map[string]any{"max_readings": json.Number("10")}},
+	}, true)
+	k.s.mu.Unlock()
+	applied := strings.TrimPrefix(k.logs.String(), rejected)
+	want := ` settings.mqtt.batch.max_readings=10 settings.sensors.a.interval=5s settings.sensors.b.enabled=false`
+	if !strings.Contains(applied, `msg="shadow: desired state applied"`) || !strings.Contains(applied, want) {
+		t.Errorf("log lacks %q:\n%s", want, applied)
+	}
+	if all := k.logs.String(); strings.Contains(all, "map[") {
+		t.Errorf("Go map syntax in the log:\n%s", all)
+	}
+}
+
+// More errors than the report keeps: the log line says how many it left out.
+func TestDesiredStateLogLineBounded(t *testing.T) {
+	k := newKit(t, t.TempDir(), nil)
+	doc := map[string]any{}
+	for i := range maxErrors + 3 {
+		doc[fmt.Sprintf("k%d", i)] = 1
+	}
+	k.s.mu.Lock()
+	k.s.applyLocked(doc, false)
+	k.s.mu.Unlock()
+	if l := k.logs.String(); !strings.Contains(l, fmt.Sprintf("count=%d", maxErrors+3)) || !strings.Contains(l, " errors.not_shown=3") {
+		t.Errorf("log line:\n%s", l)
+	}
+}

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kitd-dev/kitd/telemetry"
 )
 
 // Target is what desired state changes: the caller adapts the scheduler
@@ -81,8 +82,8 @@ func New(cfg Config, device string, sensors []string, batchMaxReadings int, targ
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if device == "" || strings.ContainsAny(device, "/+#") || strings.HasPrefix(device, "$") {
-		errs = append(errs, fmt.Errorf("device: %q cannot name a shadow topic", device))
+	if err := telemetry.CheckDevice(device); err != nil {
+		errs = append(errs, fmt.Errorf("device.id: %w", err))
 	}
 	if target == nil {
 		errs = append(errs, errors.New("shadow: nil target"))
@@ -199,7 +200,7 @@ func (s *Shadow) reapplyLocked(doc map[string]any) error {
 	prev := s.applied
 	p := parseDesired(doc, s.names)
 	if len(p.errs) > 0 {
-		s.log.Warn("shadow: persisted desired settings no longer fit the config file; dropped", "errors", trimmedErrors(p.errs))
+		s.log.Warn("shadow: persisted desired settings no longer fit the config file; dropped", "errors", errorsValue(p.errs))
 		s.setErrorsLocked(p.errs)
 	}
 	s.applied = map[key]setting{}
@@ -214,7 +215,7 @@ func (s *Shadow) reapplyLocked(doc map[string]any) error {
 		s.applied[k] = v
 	}
 	if len(s.applied) > 0 {
-		s.log.Info("shadow: persisted desired settings applied", "settings", describe(s.applied))
+		s.log.Info("shadow: persisted desired settings applied", "settings", settingsValue(s.applied))
 	}
 	if !sameSettings(prev, s.applied) || len(p.errs) > 0 || len(errs) > 0 {
 		if err := s.saveLocked(); err != nil {

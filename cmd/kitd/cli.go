@@ -164,10 +164,11 @@ func registry(host *hw.Host) (*sensors.Registry, error) {
 	return sensors.NewRegistry(kinds...)
 }
 
-// loadConfig reads and validates a config file; every failure is a usage
-// error (exit 2) naming the file or field.
-func (e *env) loadConfig(path string, reg *sensors.Registry) (*config.Config, error) {
-	cfg, err := config.Check(path, e.environ, reg)
+// loadConfig reads a config file and validates the parts a command uses
+// (the whole file's form always); every failure is a usage error (exit 2)
+// naming the file or field.
+func (e *env) loadConfig(path string, reg *sensors.Registry, parts config.Parts) (*config.Config, error) {
+	cfg, err := config.CheckParts(path, e.environ, reg, parts)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -175,7 +176,8 @@ func (e *env) loadConfig(path string, reg *sensors.Registry) (*config.Config, er
 }
 
 // kit is what `run` and `sensors read` share: a logger, the periph host
-// (the caller closes it), every driver, and the validated config.
+// (the caller closes it), every driver, and the config, validated as far
+// as parts say.
 type kit struct {
 	log  *slog.Logger
 	host *hw.Host
@@ -183,7 +185,7 @@ type kit struct {
 	cfg  *config.Config
 }
 
-func (e *env) openKit(file string) (*kit, error) {
+func (e *env) openKit(file string, parts config.Parts) (*kit, error) {
 	log, err := e.logger()
 	if err != nil {
 		return nil, err
@@ -192,7 +194,7 @@ func (e *env) openKit(file string) (*kit, error) {
 	reg, err := registry(host)
 	if err == nil {
 		var cfg *config.Config
-		if cfg, err = e.loadConfig(file, reg); err == nil {
+		if cfg, err = e.loadConfig(file, reg, parts); err == nil {
 			return &kit{log: log, host: host, reg: reg, cfg: cfg}, nil
 		}
 	}
@@ -215,7 +217,7 @@ func (e *env) runCmd() *cobra.Command {
 			if e.getenv("GOGC") == "" {
 				debug.SetGCPercent(50)
 			}
-			k, err := e.openKit(file)
+			k, err := e.openKit(file, config.AllParts)
 			if err != nil {
 				return err
 			}
@@ -300,7 +302,10 @@ func (e *env) demoCmd() *cobra.Command {
 
 func (e *env) configCmd() *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "work with the config file"}
-	var file string
+	var (
+		file      string
+		skipFiles bool
+	)
 	check := &cobra.Command{
 		Use:   "check",
 		Short: "validate the config file and print the effective config (never key material)",
@@ -309,7 +314,11 @@ func (e *env) configCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := e.loadConfig(file, reg)
+			parts := config.AllParts
+			if skipFiles {
+				parts &^= config.PartFiles
+			}
+			cfg, err := e.loadConfig(file, reg, parts)
 			if err != nil {
 				return err
 			}
@@ -321,6 +330,7 @@ func (e *env) configCmd() *cobra.Command {
 		},
 	}
 	configFlag(check, &file)
+	check.Flags().BoolVar(&skipFiles, "skip-files", false, "do not read the certificate and key files (mqtt.ca_file, cert_file, key_file): check everything else, e.g. a kit's config on another machine")
 	c.AddCommand(check)
 	return c
 }
@@ -361,7 +371,10 @@ func (e *env) sensorsCmd() *cobra.Command {
 		Use:   "read",
 		Short: "read every configured sensor once and print a table",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := e.openKit(file)
+			// Reading sensors connects to nothing: a kit without its
+			// certificates yet, or with a broken mqtt section, can
+			// still try its wiring.
+			k, err := e.openKit(file, config.PartSensors)
 			if err != nil {
 				return err
 			}
@@ -396,14 +409,16 @@ func (e *env) bufferCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Only the buffer section matters here: a kit whose
 			// certificates are broken still needs its buffer inspected.
-			cfg, err := config.Load(file, e.environ)
+			cfg, err := e.loadConfig(file, nil, config.PartBuffer)
 			if err != nil {
-				return usageError{err}
-			}
-			if err := cfg.Buffer.Validate(); err != nil {
-				return usageError{fmt.Errorf("%s: buffer.%w", file, err)}
+				return err
 			}
 			st, err := buffer.ReadStats(cfg.Buffer)
+			if errors.Is(err, buffer.ErrNoBuffer) {
+				// Exit 1, not 0: there is nothing to report, and a
+				// buffer.dir that differs from the agent's looks the same.
+				return fmt.Errorf("%s: no buffer in %s: the agent has not run yet (kitd run creates it; if it has, buffer.dir is not its directory)", file, cfg.Buffer.Dir)
+			}
 			if err != nil {
 				return err
 			}

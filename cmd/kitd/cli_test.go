@@ -160,12 +160,115 @@ func TestSensorsReadPrintsTable(t *testing.T) {
 	}
 }
 
-func TestBufferStatsOnEmptyBuffer(t *testing.T) {
+// A kit that never ran has no buffer directory yet: say so and exit 1
+// (nothing to report), naming the directory.
+func TestBufferStatsBeforeTheAgentRan(t *testing.T) {
 	path := writeConfig(t, validConfig(t))
 	r := kitd(t, nil, nil, "buffer", "stats", "-c", path)
-	// A kit that never ran has no buffer yet: say so, do not crash.
-	if r.code == 0 && !strings.Contains(r.stdout, "pending") || r.code != 0 && !strings.Contains(r.stderr, "buffer") {
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "the agent has not run yet") || !strings.Contains(r.stderr, "no buffer in /") {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// The shipped examples, on a machine that is not a kit: every one passes
+// config check --skip-files; sensors read and buffer stats run on them
+// without certificates.
+func TestShippedExamples(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		if r := kitd(t, nil, nil, "config", "check", "--skip-files", "-c", f); r.code != 0 || !strings.Contains(r.stdout, "device:") {
+			t.Errorf("config check --skip-files -c %s: %+v", f, r)
+		}
+		// A config error would exit 2; 0 or 1 (a sensor that is not
+		// on this machine) means it read.
+		if r := kitd(t, nil, nil, "sensors", "read", "-c", f); r.code == 2 || r.stdout == "" {
+			t.Errorf("sensors read -c %s: %+v", f, r)
+		}
+		if r := kitd(t, nil, nil, "buffer", "stats", "-c", f); r.code == 2 {
+			t.Errorf("buffer stats -c %s: %+v", f, r)
+		}
+	}
+	// demo.yaml's sensors are simulated: they read here.
+	r := kitd(t, nil, nil, "sensors", "read", "-c", "../../configs/demo.yaml")
+	if r.code != 0 || !strings.Contains(r.stdout, "moisture=") {
+		t.Errorf("sensors read -c configs/demo.yaml: %+v", r)
+	}
+	// demo.yaml's relative paths resolve beside it, so its buffer is
+	// never the source tree's buffer package.
+	r = kitd(t, nil, nil, "config", "check", "--skip-files", "-c", "../../configs/demo.yaml")
+	pkg, err := filepath.Abs("../../buffer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "dir: " + filepath.Join(filepath.Dir(pkg), "configs", "buffer") + "\n"; !strings.Contains(r.stdout, want) {
+		t.Errorf("demo.yaml's buffer.dir: want %q in\n%s", want, r.stdout)
+	}
+}
+
+// Without --skip-files a config whose files are missing is refused; with
+// it everything else is still checked.
+func TestConfigCheckSkipFiles(t *testing.T) {
+	demo, err := os.ReadFile("../../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeConfig(t, string(demo)) // nothing beside it
+	r := kitd(t, nil, nil, "config", "check", "-c", path)
+	if r.code != 2 || !strings.Contains(r.stderr, "mqtt.ca_file: ") || !strings.Contains(r.stderr, filepath.Join(filepath.Dir(path), "ca.pem")) || r.stdout != "" {
+		t.Fatalf("missing files: %+v", r)
+	}
+	r = kitd(t, nil, []string{"KITD_MQTT_KEEPALIVE=0s"}, "config", "check", "--skip-files", "-c", path)
+	if r.code != 2 || !strings.Contains(r.stderr, "mqtt.keepalive: must be positive") || strings.Contains(r.stderr, "ca_file") {
+		t.Fatalf("--skip-files with a bad keepalive: %+v", r)
+	}
+}
+
+// Relative certificate paths work from any working directory.
+func TestConfigCheckRelativePaths(t *testing.T) {
+	body := validConfig(t)
+	ca := regexp.MustCompile(`ca_file: (\S+)`).FindStringSubmatch(body)[1]
+	dir := filepath.Dir(filepath.Dir(ca)) // the buffer and the certificates' parent
+	path := filepath.Join(dir, "kitd.yaml")
+	rel := strings.ReplaceAll(body, dir+"/", "")
+	if rel == body {
+		t.Fatal("nothing made relative")
+	}
+	if err := os.WriteFile(path, []byte(rel), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := kitd(t, nil, nil, "config", "check", "-c", path)
+	if r.code != 0 || !strings.Contains(r.stdout, "ca_file: "+ca+"\n") {
+		t.Fatalf("%+v\n%s", r, rel)
+	}
+}
+
+// sensors read connects to nothing: missing certificates and a broken
+// mqtt section do not stop it; a bad sensor does.
+func TestSensorsReadNeedsNoCertificates(t *testing.T) {
+	body := validConfig(t)
+	ca := regexp.MustCompile(`ca_file: (\S+)`).FindStringSubmatch(body)[1]
+	body = strings.Replace(body, ca, "/nonexistent/ca.pem", 1)
+	body = strings.Replace(body, "  ca_file:", "  keepalive: 0s\n  ca_file:", 1)
+	r := kitd(t, nil, nil, "sensors", "read", "-c", writeConfig(t, body))
+	if r.code != 0 || !strings.Contains(r.stdout, "temperature=") {
+		t.Fatalf("%+v", r)
+	}
+	r = kitd(t, nil, nil, "sensors", "read", "-c", writeConfig(t, strings.Replace(body, "interval: 10s", "interval: 0s", 1)))
+	if r.code != 2 || !strings.Contains(r.stderr, "sensors[0] (sim).interval") || strings.Contains(r.stderr, "mqtt.") {
+		t.Fatalf("bad sensor: %+v", r)
+	}
+}
+
+// run validates the config once, with config check's errors, word for word.
+func TestRunRefusesWhatConfigCheckRefuses(t *testing.T) {
+	bad := writeConfig(t, strings.Replace(strings.Replace(validConfig(t), "interval: 10s", "interval: 10", 1), "kit-001", "kit/1", 1))
+	check := kitd(t, nil, nil, "config", "check", "-c", bad)
+	run := kitd(t, nil, nil, "run", "-c", bad)
+	if run.code != 2 || run.stderr != check.stderr || !strings.Contains(run.stderr, "device.id") || !strings.Contains(run.stderr, "sensors[0] (sim).interval") {
+		t.Fatalf("run: %+v\nconfig check: %+v", run, check)
 	}
 }
 
@@ -218,6 +321,27 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "status   connected=true") {
 		t.Errorf("no status line:\n%s", out.String())
+	}
+}
+
+// Ctrl-C ends the demo with exit 0 and its summary (what the README
+// promises of the kitd binary; `go run` itself exits 1 after an interrupt).
+func TestDemoCtrlCExitsZero(t *testing.T) {
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"demo"}, strings.NewReader(""), &out, &errb, nil) }()
+	// The demo's signal handler is in place before its first line.
+	waitFor(t, 10*time.Second, "a reading", func() bool { return strings.Contains(out.String(), "reading  sim") })
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(out.String(), "kitd demo: done: ") {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo still running 30s after SIGINT")
 	}
 }
 
