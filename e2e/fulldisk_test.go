@@ -1,4 +1,4 @@
-//go:build roottest
+//go:build roottest && mosquitto
 
 package e2e
 
