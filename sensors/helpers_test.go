@@ -253,18 +253,6 @@ func (l *logBuf) logger() *slog.Logger {
 
 func ptr[T any](v T) *T { return &v }
 
-// eventually polls cond every 10ms until it holds or limit passes.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // running starts s.Run and returns a stop func that cancels it and
 // returns Run's error, failing the test if Run does not return in limit.
 func running(t *testing.T, s *Scheduler) (stop func() error) {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 const kitID = "kit-001"
@@ -257,17 +259,10 @@ func (c *conn) close() {
 	c.client.Disconnect(50)
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually waits for cond as long as a shadow round trip may take.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	testkit.WaitFor(t, 15*time.Second, what, cond)
 }
 
 // at reads a nested value from a decoded document.

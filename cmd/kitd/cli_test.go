@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitd-dev/kitd/internal/testkit"
 	"github.com/kitd-dev/kitd/pki"
 )
 
@@ -199,12 +200,12 @@ func TestDemo(t *testing.T) {
 	go func() {
 		done <- run([]string{"demo", "--for", "14s", "--set", "sensors.sim.interval=5s"}, pr, &out, &errb, nil)
 	}()
-	waitFor(t, 5*time.Second, "a reading", func() bool { return strings.Contains(out.String(), "reading  sim") })
+	testkit.WaitFor(t, 5*time.Second, "a reading", func() bool { return strings.Contains(out.String(), "reading  sim") })
 	t.Logf("first reading after %v", time.Since(start).Round(time.Millisecond))
-	waitFor(t, 10*time.Second, "interval 5s reported", func() bool { return strings.Contains(out.String(), `"interval":"5s"`) })
+	testkit.WaitFor(t, 10*time.Second, "interval 5s reported", func() bool { return strings.Contains(out.String(), `"interval":"5s"`) })
 	io.WriteString(pw, "sensors.soil.enabled=false\n")
 	pw.Close() // end of input is not a reason to exit
-	waitFor(t, 10*time.Second, "soil disabled", func() bool { return strings.Contains(out.String(), `"enabled":false`) })
+	testkit.WaitFor(t, 10*time.Second, "soil disabled", func() bool { return strings.Contains(out.String(), `"enabled":false`) })
 	select {
 	case code := <-done:
 		if code != 0 {
@@ -218,17 +219,6 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "status   connected=true") {
 		t.Errorf("no status line:\n%s", out.String())
-	}
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
