@@ -113,26 +113,9 @@ func testRegistry(t *testing.T) *sensors.Registry {
 	return r
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func start(t *testing.T, path string, cfg *config.Config, opts Options) (*Agent, *logBuffer, func()) {
+func start(t *testing.T, path string, cfg *config.Config, opts Options) (*Agent, *testkit.LockedBuffer, func()) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testkit.LockedBuffer{}
 	opts.ConfigFile = path
 	opts.Registry = testRegistry(t)
 	opts.Clock = clock.New(cfg.Clock)

@@ -1,7 +1,6 @@
 package publisher
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -16,6 +15,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/kitd-dev/kitd/buffer"
+	"github.com/kitd-dev/kitd/internal/testkit"
 	"github.com/kitd-dev/kitd/telemetry"
 )
 
@@ -105,22 +105,7 @@ func appendReadings(t testing.TB, b *buffer.Buffer, sensor string, n int) []uint
 }
 
 // logSink collects log output for assertions.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
+type logSink struct{ testkit.LockedBuffer }
 
 func (s *logSink) count(sub string) int { return strings.Count(s.String(), sub) }
 

@@ -1,7 +1,6 @@
 package sensors
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitd-dev/kitd/internal/testkit"
 	"github.com/kitd-dev/kitd/telemetry"
 )
 
@@ -224,22 +224,11 @@ func (s *sinkRec) countFor(name string) int {
 }
 
 // logBuf is a concurrency-safe slog text sink for counting log lines.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logBuf struct{ testkit.LockedBuffer }
 
 func (l *logBuf) lines(substr string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []string
-	for _, line := range strings.Split(l.buf.String(), "\n") {
+	for _, line := range strings.Split(l.String(), "\n") {
 		if line != "" && strings.Contains(line, substr) {
 			out = append(out, line)
 		}

@@ -1,7 +1,6 @@
 package shadow
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -164,24 +163,7 @@ type kit struct {
 	target *recTarget
 	live   *liveState
 	cfg    Config
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs   *testkit.LockedBuffer
 }
 
 // newKit makes a shadow over sensors a (1s) and b (2s), batch 1, its
@@ -203,7 +185,7 @@ func newKit(t *testing.T, dir string, mod func(*Config)) *kit {
 		Sensors: []Sensor{{Name: "a", Driver: "sim", OK: true}, {Name: "b", Driver: "bme280", OK: false, LastError: "read: timeout"}},
 		Buffer:  Buffer{Pending: 3, Bytes: 300, Dropped: 20, DroppedRanges: [][2]uint64{{5, 14}, {40, 49}}},
 	}}
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(cfg, kitID, []string{"a", "b"}, 1, target, live.get, log)
 	if err != nil {

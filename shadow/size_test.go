@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // With 32 sensors, each failing with a long error, a full dropped-ranges
@@ -42,7 +44,7 @@ func TestReportedFitsWith32Sensors(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.StateFile = filepath.Join(e.dir, "shadow.json")
 	cfg.MinReportInterval = time.Hour
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	s, err := New(cfg, kitID, names, 1, target, live.get, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -170,31 +169,13 @@ func TestBufferStatsOnEmptyBuffer(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by the demo while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The README's first command: readings flow within 5 s, a desired
 // interval set from the command line is applied and reported, a line typed
 // on stdin does the same, end of input does not end the demo, and --for
 // ends it with exit 0.
 func TestDemo(t *testing.T) {
 	pr, pw := io.Pipe()
-	var out, errb syncBuffer
+	var out, errb testkit.LockedBuffer
 	done := make(chan int, 1)
 	start := time.Now()
 	go func() {
