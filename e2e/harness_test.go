@@ -1,9 +1,5 @@
 //go:build mosquitto
 
-// Package e2e drives the kitd binary the way a kit runs it: a real
-// Mosquitto with mutual TLS and a per-kit ACL, a config file, signals
-// (SIGTERM, SIGHUP, SIGKILL), and an observer that records every message
-// by seq. It holds no logic of the agent's; it checks the contracts.
 package e2e
 
 import (
