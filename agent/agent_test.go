@@ -16,6 +16,7 @@ import (
 
 	"github.com/kitd-dev/kitd/clock"
 	"github.com/kitd-dev/kitd/config"
+	"github.com/kitd-dev/kitd/internal/testkit"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/sensors/sim"
 	"github.com/kitd-dev/kitd/systemd"
@@ -75,17 +76,6 @@ func (s *notifySocket) all() string {
 	return strings.Join(s.msgs, "|")
 }
 
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // offlineConfig is a kit whose broker is down: offline is a normal state,
 // and everything but delivery must work in it.
 func offlineConfig(t *testing.T, interval string) (string, *config.Config) {
@@ -123,26 +113,9 @@ func testRegistry(t *testing.T) *sensors.Registry {
 	return r
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func start(t *testing.T, path string, cfg *config.Config, opts Options) (*Agent, *logBuffer, func()) {
+func start(t *testing.T, path string, cfg *config.Config, opts Options) (*Agent, *testkit.LockedBuffer, func()) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testkit.LockedBuffer{}
 	opts.ConfigFile = path
 	opts.Registry = testRegistry(t)
 	opts.Clock = clock.New(cfg.Clock)
@@ -200,10 +173,10 @@ func TestReadyOfflineAndWatchdogFollowsTheLoops(t *testing.T) {
 			}
 		},
 	})
-	waitFor(t, 10*time.Second, "READY=1", func() bool { return sock.count("READY=1") == 1 })
-	waitFor(t, 10*time.Second, "STATUS offline", func() bool { return strings.Contains(sock.all(), "STATUS=offline, ") })
-	waitFor(t, 10*time.Second, "watchdog pings", func() bool { return sock.count("WATCHDOG=1") >= 2 })
-	waitFor(t, 10*time.Second, "readings pending", func() bool { return a.Stats().Pending > 0 })
+	testkit.WaitFor(t, 10*time.Second, "READY=1", func() bool { return sock.count("READY=1") == 1 })
+	testkit.WaitFor(t, 10*time.Second, "STATUS offline", func() bool { return strings.Contains(sock.all(), "STATUS=offline, ") })
+	testkit.WaitFor(t, 10*time.Second, "watchdog pings", func() bool { return sock.count("WATCHDOG=1") >= 2 })
+	testkit.WaitFor(t, 10*time.Second, "readings pending", func() bool { return a.Stats().Pending > 0 })
 
 	wedged.Store(true)
 	// The check allows maxAge (3 s here) without progress, then pings stop.
@@ -214,10 +187,10 @@ func TestReadyOfflineAndWatchdogFollowsTheLoops(t *testing.T) {
 		t.Fatalf("%d pings while the scheduler was wedged", after-before)
 	}
 	wedged.Store(false)
-	waitFor(t, 10*time.Second, "pings to resume", func() bool { return sock.count("WATCHDOG=1") > before })
+	testkit.WaitFor(t, 10*time.Second, "pings to resume", func() bool { return sock.count("WATCHDOG=1") > before })
 
 	stop()
-	waitFor(t, 5*time.Second, "STOPPING=1", func() bool { return sock.count("STOPPING=1") == 1 })
+	testkit.WaitFor(t, 5*time.Second, "STOPPING=1", func() bool { return sock.count("STOPPING=1") == 1 })
 }
 
 // A reload with a broken file keeps the running config; a good one
@@ -226,7 +199,7 @@ func TestReload(t *testing.T) {
 	sock := listenNotify(t)
 	path, cfg := offlineConfig(t, "1s")
 	a, logs, _ := start(t, path, cfg, Options{Notifier: systemd.NewNotifier(sock.path)})
-	waitFor(t, 10*time.Second, "READY=1", func() bool { return sock.count("READY=1") == 1 })
+	testkit.WaitFor(t, 10*time.Second, "READY=1", func() bool { return sock.count("READY=1") == 1 })
 
 	good, _ := os.ReadFile(path)
 	os.WriteFile(path, []byte("device: { id: \"\" }\nbogus: 1\n"), 0o600)
@@ -234,7 +207,7 @@ func TestReload(t *testing.T) {
 	if !strings.Contains(logs.String(), "reload refused") || !strings.Contains(logs.String(), "device.id") && !strings.Contains(logs.String(), "bogus") {
 		t.Fatalf("bad reload not refused clearly:\n%s", logs)
 	}
-	waitFor(t, 5*time.Second, "RELOADING=1 then READY=1", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "RELOADING=1 then READY=1", func() bool {
 		return strings.HasSuffix(sock.all(), "READY=1") && strings.Contains(sock.all(), "RELOADING=1")
 	})
 	if h := a.sched.Load().v.Health(); len(h) != 1 || h[0].Interval != time.Second {

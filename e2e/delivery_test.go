@@ -1,3 +1,5 @@
+//go:build mosquitto
+
 package e2e
 
 import (
@@ -7,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/testkit"
 	"github.com/kitd-dev/kitd/pki"
 )
 
@@ -55,7 +58,7 @@ func TestNormalDelivery(t *testing.T) {
 	o := newObserver(t, b)
 	k := newKit(t, b, "kit-001", kitOptions{})
 	end := k.run()
-	waitFor(t, 20*time.Second, "60 readings", func() bool { return o.count() >= 60 })
+	testkit.WaitFor(t, 20*time.Second, "60 readings", func() bool { return o.count() >= 60 })
 	r := end(false)
 	taken := assertDelivered(t, o, []lifetime{r})
 	if st := k.bufferStats(); st.Pending != 0 {
@@ -80,7 +83,7 @@ func TestBrokerOutage(t *testing.T) {
 	o := newObserver(t, b)
 	k := newKit(t, b, "kit-001", kitOptions{})
 	end := k.run()
-	waitFor(t, 20*time.Second, "first readings", func() bool { return o.count() >= 10 })
+	testkit.WaitFor(t, 20*time.Second, "first readings", func() bool { return o.count() >= 10 })
 	outage := 30 * time.Second
 	if testing.Short() {
 		outage = 8 * time.Second
@@ -93,7 +96,7 @@ func TestBrokerOutage(t *testing.T) {
 	// kitd's backoff ceiling doubles with every failed connect, up to 2
 	// min, and the wait is drawn below it: after a 30 s outage the next
 	// attempt may come more than a minute after the broker is back.
-	waitFor(t, 150*time.Second, "the backlog", func() bool { return o.count() >= before+int(outage/time.Second)*20 })
+	testkit.WaitFor(t, 150*time.Second, "the backlog", func() bool { return o.count() >= before+int(outage/time.Second)*20 })
 	r := end(false)
 	assertDelivered(t, o, []lifetime{r})
 	t.Logf("delivered %d, duplicates %d", o.count(), o.duplicates())
@@ -108,16 +111,16 @@ func TestKillNineDuringDelivery(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		end := k.run()
 		n := o.count()
-		waitFor(t, 20*time.Second, "delivery", func() bool { return o.count() >= n+40 })
+		testkit.WaitFor(t, 20*time.Second, "delivery", func() bool { return o.count() >= n+40 })
 		killed := time.Now()
 		r := end(true)
 		runs = append(runs, r)
 		// Restart and let it resend; count what came twice because of
 		// this kill.
 		end = k.run()
-		waitFor(t, 30*time.Second, "resend after kill", func() bool { return len(o.missing(r.first, r.last)) == 0 })
+		testkit.WaitFor(t, 30*time.Second, "resend after kill", func() bool { return len(o.missing(r.first, r.last)) == 0 })
 		n = o.count()
-		waitFor(t, 20*time.Second, "fresh readings after restart", func() bool { return o.count() >= n+20 })
+		testkit.WaitFor(t, 20*time.Second, "fresh readings after restart", func() bool { return o.count() >= n+20 })
 		runs = append(runs, end(false))
 		dups := o.duplicates() - dupsBefore
 		dupsBefore = o.duplicates()
@@ -147,10 +150,10 @@ func TestStartWhileBrokerUnreachable(t *testing.T) {
 	k := newKit(t, b, "kit-001", kitOptions{})
 	end := k.run()
 	// Collecting from the first second, offline.
-	waitFor(t, 10*time.Second, "readings buffered offline", func() bool { return k.bufferStats().Pending >= 20 })
+	testkit.WaitFor(t, 10*time.Second, "readings buffered offline", func() bool { return k.bufferStats().Pending >= 20 })
 	b.Restart()
 	o := newObserver(t, b)
-	waitFor(t, 60*time.Second, "the offline readings", func() bool { return o.count() >= 20 && o.has(1) })
+	testkit.WaitFor(t, 60*time.Second, "the offline readings", func() bool { return o.count() >= 20 && o.has(1) })
 	r := end(false)
 	assertDelivered(t, o, []lifetime{r})
 }
@@ -188,14 +191,14 @@ func TestWillAfterKill(t *testing.T) {
 	o := newObserver(t, b)
 	k := newKit(t, b, "kit-001", kitOptions{keepalive: "2s"})
 	k.start()
-	waitFor(t, 20*time.Second, "connected:true", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "connected:true", func() bool {
 		return strings.Contains(strings.Join(o.statuses(), "\n"), `"connected":true`)
 	})
 	k.signal(syscall.SIGKILL)
 	k.wait(10 * time.Second)
 	// Mosquitto notices the dead socket at once (the kernel closes it) and
 	// publishes the Will.
-	waitFor(t, 20*time.Second, "the Will", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the Will", func() bool {
 		st := o.statuses()
 		return len(st) > 0 && st[len(st)-1] == `kits/kit-001/status {"state":{"reported":{"connected":false}}}`
 	})

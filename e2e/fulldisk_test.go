@@ -1,4 +1,4 @@
-//go:build roottest
+//go:build roottest && mosquitto
 
 package e2e
 
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // TestFullDiskWithFiller runs kitd with its buffer on a 4 MiB tmpfs while
@@ -48,11 +49,11 @@ func TestFullDiskWithFiller(t *testing.T) {
 	}
 	// kitd keeps taking readings on the full file system.
 	before := k.bufferStats().LastSeq
-	waitFor(t, 20*time.Second, "readings taken on the full disk", func() bool { return k.bufferStats().LastSeq >= before+100 })
+	testkit.WaitFor(t, 20*time.Second, "readings taken on the full disk", func() bool { return k.bufferStats().LastSeq >= before+100 })
 	os.Remove(filler)
 	px.cut(false)
 	// The reconnect backoff may have grown to 2 min while offline.
-	waitFor(t, 150*time.Second, "delivery after the outage", func() bool { return o.count() >= 300 })
+	testkit.WaitFor(t, 150*time.Second, "delivery after the outage", func() bool { return o.count() >= 300 })
 	end(false)
 	if st := k.bufferStats(); st.Pending != 0 {
 		t.Fatalf("%d readings pending after a clean stop with the broker up", st.Pending)

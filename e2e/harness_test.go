@@ -1,7 +1,5 @@
-// Package e2e drives the kitd binary the way a kit runs it: a real
-// Mosquitto with mutual TLS and a per-kit ACL, a config file, signals
-// (SIGTERM, SIGHUP, SIGKILL), and an observer that records every message
-// by seq. It holds no logic of the agent's; it checks the contracts.
+//go:build mosquitto
+
 package e2e
 
 import (
@@ -22,6 +20,7 @@ import (
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 var kitdBin string
@@ -317,7 +316,7 @@ func newObserver(t *testing.T, b *mosquittotest.Broker) *observer {
 	t.Cleanup(func() { o.client.Disconnect(100) })
 	// The subscription is made in a goroutine; wait until it is active by
 	// seeing our own probe come back.
-	waitFor(t, 10*time.Second, "observer subscription", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "observer subscription", func() bool {
 		o.client.Publish("kits/observer-probe/status", 1, false, `{"probe":true}`).WaitTimeout(time.Second)
 		o.mu.Lock()
 		defer o.mu.Unlock()
@@ -490,17 +489,6 @@ func assertExplained(t *testing.T, o *observer) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d seqs neither delivered nor explained by a gap record, first %v (gap records: %v)", len(u), u[:min(len(u), 20)], o.gapReasons())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

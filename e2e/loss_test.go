@@ -1,3 +1,5 @@
+//go:build mosquitto
+
 package e2e
 
 import (
@@ -8,6 +10,7 @@ import (
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // TestDamagedSeqFile: the seq file lost or zero-filled between two runs must
@@ -23,9 +26,9 @@ func TestDamagedSeqFile(t *testing.T) {
 			o := newObserver(t, b)
 			k := newKit(t, b, "kit-001", kitOptions{})
 			end := k.run()
-			waitFor(t, 20*time.Second, "30 readings", func() bool { return o.count() >= 30 })
+			testkit.WaitFor(t, 20*time.Second, "30 readings", func() bool { return o.count() >= 30 })
 			first := end(false)
-			waitFor(t, 10*time.Second, "delivery of the first run", func() bool { return len(o.missing(first.first, first.last)) == 0 })
+			testkit.WaitFor(t, 10*time.Second, "delivery of the first run", func() bool { return len(o.missing(first.first, first.last)) == 0 })
 			// A run that appends nothing: the acknowledged segments go,
 			// and the cursor is the only trace of the seqs used.
 			cfg := buffer.DefaultConfig()
@@ -43,7 +46,7 @@ func TestDamagedSeqFile(t *testing.T) {
 			}
 			n := o.count()
 			end = k.run()
-			waitFor(t, 20*time.Second, "readings after the damage", func() bool { return o.count() >= n+30 })
+			testkit.WaitFor(t, 20*time.Second, "readings after the damage", func() bool { return o.count() >= n+30 })
 			second := end(false)
 			if second.first <= first.last {
 				t.Fatalf("after the seq file was %s, seqs start at %d, inside the first run's 1..%d", name, second.first, first.last)
@@ -62,12 +65,12 @@ func TestDeletedBufferDir(t *testing.T) {
 	o := newObserver(t, b)
 	k := newKit(t, b, "kit-001", kitOptions{})
 	end := k.run()
-	waitFor(t, 20*time.Second, "first readings", func() bool { return o.count() >= 20 })
+	testkit.WaitFor(t, 20*time.Second, "first readings", func() bool { return o.count() >= 20 })
 	if err := os.RemoveAll(k.bufferDir()); err != nil {
 		t.Fatal(err)
 	}
 	n := o.count()
-	waitFor(t, 20*time.Second, "readings after the deletion", func() bool { return o.count() >= n+40 })
+	testkit.WaitFor(t, 20*time.Second, "readings after the deletion", func() bool { return o.count() >= n+40 })
 	if fi, err := os.Stat(filepath.Join(k.bufferDir(), "seq")); err != nil || !fi.Mode().IsRegular() {
 		t.Fatalf("buffer directory not made again: %v", err)
 	}
@@ -79,6 +82,6 @@ func TestDeletedBufferDir(t *testing.T) {
 	// The directory survives a restart with what was written after.
 	end = k.run()
 	n = o.count()
-	waitFor(t, 20*time.Second, "readings after a restart", func() bool { return o.count() >= n+10 })
+	testkit.WaitFor(t, 20*time.Second, "readings after a restart", func() bool { return o.count() >= n+10 })
 	end(false)
 }

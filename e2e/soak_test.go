@@ -1,3 +1,5 @@
+//go:build mosquitto
+
 package e2e
 
 import (
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // TestSoakBrokerFlaps runs kitd with 10 sensors at 100ms while the broker
@@ -68,7 +71,7 @@ func TestSoakBrokerFlaps(t *testing.T) {
 	px.cut(false)
 	taken := k.bufferStats().LastSeq
 	// The reconnect backoff may have grown to its 2 min ceiling.
-	waitFor(t, 150*time.Second, "the backlog drained after the flapping", func() bool { return uint64(o.count()) >= taken })
+	testkit.WaitFor(t, 150*time.Second, "the backlog drained after the flapping", func() bool { return uint64(o.count()) >= taken })
 	take()
 	end(false)
 	if st := k.bufferStats(); st.Pending != 0 {

@@ -1,3 +1,5 @@
+//go:build mosquitto
+
 package e2e
 
 import (
@@ -9,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
 	"github.com/kitd-dev/kitd/internal/proctest"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // BenchmarkSteadyState runs the kitd binary as a kit runs it (default
@@ -118,7 +120,7 @@ sensors:
 		b.Fatal(err)
 	}
 
-	stderr := &lockedBuffer{}
+	stderr := &testkit.LockedBuffer{}
 	cmd := exec.Command(bin, "run", "-c", cfgFile)
 	cmd.Stderr = stderr
 	// Should the benchmark die (a -timeout panic runs no defers), kitd
@@ -173,25 +175,6 @@ sensors:
 		window:   elapsed,
 		readings: int(n1 - n0),
 	}
-}
-
-// lockedBuffer is kitd's stderr, written by exec's copier while a failure
-// message may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // buildRelease builds kitd as `make build` does (static, stripped), never

@@ -1,7 +1,8 @@
+//go:build systemtools
+
 package packaging
 
 import (
-	"bytes"
 	"debug/elf"
 	"os"
 	"os/exec"
@@ -34,17 +35,6 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return out
-}
-
-func runErr(name string, args ...string) (string, error) { return runEnv(nil, name, args...) }
-
-func runEnv(env []string, name string, args ...string) (string, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
 }
 
 func TestMain(m *testing.M) {

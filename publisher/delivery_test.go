@@ -1,3 +1,5 @@
+//go:build mosquitto
+
 package publisher
 
 import (
@@ -6,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/datasize"
 	"github.com/kitd-dev/kitd/telemetry"
 )
@@ -59,23 +60,6 @@ func TestDeliverToMosquitto(t *testing.T) {
 	r.stop(t)
 	if r.p.Stats().Connected {
 		t.Error("still connected after Run returned")
-	}
-}
-
-// waitPending waits until the buffer holds n unacknowledged records: acks
-// reach the buffer only after PUBACK, so this follows the broker.
-func waitPending(t testing.TB, buf *buffer.Buffer, n int64) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		p := buf.Stats().Pending
-		if p == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("buffer has %d pending records, want %d", p, n)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -1,7 +1,6 @@
 package publisher
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -16,21 +15,11 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/kitd-dev/kitd/buffer"
-	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/testkit"
 	"github.com/kitd-dev/kitd/telemetry"
 )
 
 const kit = "kit-1"
-
-// mosquittoExtra lifts Mosquitto's per-client queue limits so the observer
-// never loses a message because it fell behind (with the defaults, a QoS 1
-// subscriber more than 1000 messages behind silently loses the rest).
-const mosquittoExtra = "max_queued_messages 0\nmax_inflight_messages 0\n"
-
-func startBroker(t testing.TB) *mosquittotest.Broker {
-	t.Helper()
-	return mosquittotest.Start(t, mosquittotest.Options{Devices: []string{kit}, Extra: mosquittoExtra})
-}
 
 // testClock is a Clock the test sets: synced or not, a fixed boot id.
 type testClock struct {
@@ -115,33 +104,8 @@ func appendReadings(t testing.TB, b *buffer.Buffer, sensor string, n int) []uint
 	return seqs
 }
 
-func brokerConfig(b *mosquittotest.Broker) Config {
-	c := DefaultConfig()
-	c.Broker = b.URL
-	c.CAFile = b.CA.CAFile
-	c.CertFile = b.Certs[kit].CertFile
-	c.KeyFile = b.Certs[kit].KeyFile
-	c.MaxPublishRate = 0
-	return c
-}
-
 // logSink collects log output for assertions.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
+type logSink struct{ testkit.LockedBuffer }
 
 func (s *logSink) count(sub string) int { return strings.Count(s.String(), sub) }
 
@@ -310,20 +274,6 @@ func (c *collector) publish(t testing.TB, topic, payload string) {
 	}
 }
 
-func observeMosquitto(t testing.TB, b *mosquittotest.Broker, epoch string) *collector {
-	t.Helper()
-	return observe(t, b.URL, observerTLS(t, b), epoch)
-}
-
-func observerTLS(t testing.TB, b *mosquittotest.Broker) *tls.Config {
-	t.Helper()
-	tlsCfg, err := b.CA.ClientTLS(b.Certs[mosquittotest.Observer])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tlsCfg
-}
-
 func (c *collector) add(topic string, payload []byte) {
 	c.mu.Lock()
 	defer func() {
@@ -455,4 +405,21 @@ func (c *collector) check(t testing.TB, seqs []uint64) (dups int) {
 	}
 	t.Logf("%d readings delivered at least once, %d duplicates, %d messages", len(seqs)-missing, dups, len(c.messages))
 	return dups
+}
+
+// waitPending waits until the buffer holds n unacknowledged records: acks
+// reach the buffer only after PUBACK, so this follows the broker.
+func waitPending(t testing.TB, buf *buffer.Buffer, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := buf.Stats().Pending
+		if p == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("buffer has %d pending records, want %d", p, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/kitd-dev/kitd/pki"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // kitACL lets every client with a verified certificate in, and keeps
@@ -35,52 +31,20 @@ func (h *kitACL) OnACLCheck(_ *mqtt.Client, topic string, _ bool) bool {
 // The hermetic end to end: the in-process broker (as in kitd demo) with
 // mutual TLS from a throwaway CA, no Mosquitto, no network beyond loopback.
 func TestHermeticInProcessBroker(t *testing.T) {
-	ca, err := pki.NewCA(filepath.Join(t.TempDir(), "pki"), "hermetic CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvPair, err := ca.Server("server", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kitPair, err := ca.Client(kit, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTLS, err := ca.ServerTLS(srvPair)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-
-	server := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	if err := server.AddHook(new(kitACL), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := server.AddListener(listeners.NewTCP(listeners.Config{ID: "mtls", Address: addr, TLSConfig: srvTLS})); err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close() })
+	broker := testkit.StartBroker(t, new(kitACL))
+	kitPair := broker.Client(kit)
 
 	buf := openBuffer(t)
 	obs := newCollector(t, buf.Epoch())
-	if err := server.Subscribe("kits/#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+	if err := broker.Server.Subscribe("kits/#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 		obs.add(pk.TopicName, pk.Payload)
 	}); err != nil {
 		t.Fatal(err)
 	}
 
 	cfg := DefaultConfig()
-	cfg.Broker = "tls://" + addr
-	cfg.CAFile, cfg.CertFile, cfg.KeyFile = ca.CAFile, kitPair.CertFile, kitPair.KeyFile
+	cfg.Broker = broker.URL
+	cfg.CAFile, cfg.CertFile, cfg.KeyFile = broker.CA.CAFile, kitPair.CertFile, kitPair.KeyFile
 	cfg.MaxPublishRate = 0
 	cfg.Batch.MaxReadings = 20
 	log, _ := newLog(t)

@@ -1,3 +1,5 @@
+//go:build mosquitto
+
 package publisher
 
 import (

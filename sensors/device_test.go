@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 func TestDeviceHungOpenHoldsAndClosesLateDriver(t *testing.T) {
@@ -20,7 +22,7 @@ func TestDeviceHungOpenHoldsAndClosesLateDriver(t *testing.T) {
 	if err := d.Open(ctx); !errors.Is(err, ErrBusy) {
 		t.Fatalf("open while held: %v", err)
 	}
-	eventually(t, 5*time.Second, "device released", d.free)
+	testkit.WaitFor(t, 5*time.Second, "device released", d.free)
 	// The driver the late open returned was closed: nobody will use it.
 	if o, c, _ := p.counts(); o != 1 || c != 1 {
 		t.Fatalf("opens=%d closes=%d after the late open returned", o, c)
@@ -56,7 +58,7 @@ func TestDeviceCancelIsNotATimeout(t *testing.T) {
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "close after the read returned", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "close after the read returned", func() bool {
 		_, c, _ := p.counts()
 		return c == 1 && d.free()
 	})

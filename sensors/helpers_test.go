@@ -1,7 +1,6 @@
 package sensors
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitd-dev/kitd/internal/testkit"
 	"github.com/kitd-dev/kitd/telemetry"
 )
 
@@ -224,22 +224,11 @@ func (s *sinkRec) countFor(name string) int {
 }
 
 // logBuf is a concurrency-safe slog text sink for counting log lines.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logBuf struct{ testkit.LockedBuffer }
 
 func (l *logBuf) lines(substr string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []string
-	for _, line := range strings.Split(l.buf.String(), "\n") {
+	for _, line := range strings.Split(l.String(), "\n") {
 		if line != "" && strings.Contains(line, substr) {
 			out = append(out, line)
 		}
@@ -252,18 +241,6 @@ func (l *logBuf) logger() *slog.Logger {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// eventually polls cond every 10ms until it holds or limit passes.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // running starts s.Run and returns a stop func that cancels it and
 // returns Run's error, failing the test if Run does not return in limit.

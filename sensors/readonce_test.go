@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 func TestReadOnce(t *testing.T) {
@@ -69,7 +71,7 @@ func TestReadOnce(t *testing.T) {
 		}
 	}
 	// The hung read's driver is closed once the read returns.
-	eventually(t, 5*time.Second, "hung sensor closed later", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "hung sensor closed later", func() bool {
 		_, c, _ := probes["hung"].counts()
 		return c == 1
 	})
@@ -163,7 +165,7 @@ func TestReadOnceCancelledStillCloses(t *testing.T) {
 	if rs[0].Err != nil || rs[0].Values["v"] != 1 {
 		t.Fatalf("result %+v", rs[0])
 	}
-	eventually(t, 5*time.Second, "driver closed", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "driver closed", func() bool {
 		_, c, _ := p.counts()
 		return c == 1
 	})

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // These tests run the real loop with real timers at the shortest interval
@@ -91,7 +93,7 @@ func TestAbandonedReadHoldsDeviceAndIsDiscarded(t *testing.T) {
 	rec := &sinkRec{}
 	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 30 * time.Millisecond}}, rec, nil)
 	stop := running(t, s)
-	eventually(t, 10*time.Second, "a re-open after three abandoned reads", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a re-open after three abandoned reads", func() bool {
 		o, c, _ := p.counts()
 		return o >= 2 && c >= 1
 	})
@@ -107,7 +109,7 @@ func TestAbandonedReadHoldsDeviceAndIsDiscarded(t *testing.T) {
 	}
 	// Run has returned; the last abandoned read still closes its driver
 	// when it returns.
-	eventually(t, 5*time.Second, "driver closed after the last abandoned read", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "driver closed after the last abandoned read", func() bool {
 		o, c, _ := p.counts()
 		return o == c && !p.isReading()
 	})
@@ -127,7 +129,7 @@ func TestReadsResumeAfterAbandonedReadReturns(t *testing.T) {
 	rec := &sinkRec{}
 	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 50 * time.Millisecond}}, rec, nil)
 	running(t, s)
-	eventually(t, 10*time.Second, "three readings after the hung one", func() bool { return len(rec.readings()) >= 3 })
+	testkit.WaitFor(t, 10*time.Second, "three readings after the hung one", func() bool { return len(rec.readings()) >= 3 })
 	for _, r := range rec.readings() {
 		if r.Values["temperature"] == 1 {
 			t.Fatal("the abandoned read's result was used")
@@ -159,7 +161,7 @@ func TestFirstReadsAreStaggered(t *testing.T) {
 	start := time.Now()
 	running(t, s)
 	var first, last time.Time
-	eventually(t, 10*time.Second, "every sensor read once", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "every sensor read once", func() bool {
 		for _, p := range probes {
 			if _, _, r := p.counts(); r == 0 {
 				return false
@@ -192,11 +194,11 @@ func TestSetIntervalShorterTakesEffectAtOnce(t *testing.T) {
 	rec := &sinkRec{}
 	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Interval: time.Hour}}, rec, nil)
 	running(t, s)
-	eventually(t, 5*time.Second, "first read", func() bool { return len(rec.readings()) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "first read", func() bool { return len(rec.readings()) == 1 })
 	if err := s.SetInterval("a", tick); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "reads at the new interval, not after the old hour", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "reads at the new interval, not after the old hour", func() bool {
 		return len(rec.readings()) >= 4
 	})
 	if h := s.Health()[0]; h.Interval != tick {
@@ -230,11 +232,11 @@ func TestSetEnabledClosesAndOpens(t *testing.T) {
 	if err := s.SetEnabled("a", true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "readings after enabling", func() bool { return len(rec.readings()) >= 2 })
+	testkit.WaitFor(t, 5*time.Second, "readings after enabling", func() bool { return len(rec.readings()) >= 2 })
 	if err := s.SetEnabled("a", false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "driver closed after disabling", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "driver closed after disabling", func() bool {
 		o, c, _ := p.counts()
 		return o == 1 && c == 1
 	})
@@ -257,11 +259,11 @@ func TestDisableWhileReadHungClosesAfterItReturns(t *testing.T) {
 	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 30 * time.Millisecond}}, &sinkRec{}, nil)
 	running(t, s)
 	<-p.started
-	eventually(t, 5*time.Second, "the read abandoned", func() bool { return s.Health()[0].Failures == 1 })
+	testkit.WaitFor(t, 5*time.Second, "the read abandoned", func() bool { return s.Health()[0].Failures == 1 })
 	if err := s.SetEnabled("a", false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "driver closed once the hung read returned", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "driver closed once the hung read returned", func() bool {
 		_, c, _ := p.counts()
 		return c == 1
 	})
@@ -306,7 +308,7 @@ func TestShutdownAbandonsHungRead(t *testing.T) {
 	if _, c, _ := p.counts(); c != 0 {
 		t.Fatal("driver closed under a read in progress")
 	}
-	eventually(t, 5*time.Second, "driver closed after the hung read returned", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "driver closed after the hung read returned", func() bool {
 		_, c, _ := p.counts()
 		return c == 1
 	})
@@ -335,7 +337,7 @@ func TestSinkErrorsKeepSchedulerRunning(t *testing.T) {
 	log := &logBuf{}
 	s := newTestScheduler(t, map[string]*probe{"a": {}}, []Config{{Name: "a"}}, rec, log)
 	running(t, s)
-	eventually(t, 10*time.Second, "readings after the disk has room again", func() bool { return len(rec.readings()) >= 2 })
+	testkit.WaitFor(t, 10*time.Second, "readings after the disk has room again", func() bool { return len(rec.readings()) >= 2 })
 	h := s.Health()[0]
 	if h.SinkErrors != 3 || h.Readings < 2 || !h.OK {
 		t.Fatalf("health %+v", h)
@@ -364,7 +366,7 @@ func TestProgressStopsWhenSensorLoopWedges(t *testing.T) {
 	}
 	stop := running(t, s)
 	p0 := time.Now()
-	eventually(t, 5*time.Second, "progress advancing", func() bool { return s.Progress().After(p0) })
+	testkit.WaitFor(t, 5*time.Second, "progress advancing", func() bool { return s.Progress().After(p0) })
 	<-wedge
 	// 3×20ms deadlines + 50ms grace, then the loop stops feeding progress.
 	time.Sleep(300 * time.Millisecond)
@@ -374,7 +376,7 @@ func TestProgressStopsWhenSensorLoopWedges(t *testing.T) {
 		t.Fatal("progress advanced while a sensor loop was wedged in its sink")
 	}
 	close(block)
-	eventually(t, 5*time.Second, "progress again after the sink returned", func() bool { return s.Progress().After(wedged) })
+	testkit.WaitFor(t, 5*time.Second, "progress again after the sink returned", func() bool { return s.Progress().After(wedged) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,8 @@
 package shadow
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,8 +14,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/kitd-dev/kitd/internal/mosquittotest"
-	"github.com/kitd-dev/kitd/shadow/shadowemu"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 const kitID = "kit-001"
@@ -166,24 +163,7 @@ type kit struct {
 	target *recTarget
 	live   *liveState
 	cfg    Config
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs   *testkit.LockedBuffer
 }
 
 // newKit makes a shadow over sensors a (1s) and b (2s), batch 1, its
@@ -205,7 +185,7 @@ func newKit(t *testing.T, dir string, mod func(*Config)) *kit {
 		Sensors: []Sensor{{Name: "a", Driver: "sim", OK: true}, {Name: "b", Driver: "bme280", OK: false, LastError: "read: timeout"}},
 		Buffer:  Buffer{Pending: 3, Bytes: 300, Dropped: 20, DroppedRanges: [][2]uint64{{5, 14}, {40, 49}}},
 	}}
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(cfg, kitID, []string{"a", "b"}, 1, target, live.get, log)
 	if err != nil {
@@ -220,47 +200,12 @@ func newKit(t *testing.T, dir string, mod func(*Config)) *kit {
 	return &kit{t: t, s: s, target: target, live: live, cfg: cfg, logs: logs}
 }
 
-// env is a real mTLS Mosquitto with the emulator serving shadows on it.
-type env struct {
-	t   *testing.T
-	b   *mosquittotest.Broker
-	url string
-	emu *shadowemu.Emulator
-	dir string
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	b := mosquittotest.Start(t, mosquittotest.Options{Devices: []string{kitID}})
-	tlsCfg, err := b.CA.ClientTLS(b.Certs[mosquittotest.Observer])
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	emu, err := shadowemu.Start(ctx, b.URL, tlsCfg, "shadow-service", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
-	return &env{t: t, b: b, url: b.URL, emu: emu, dir: t.TempDir()}
-}
-
 // conn is one MQTT connection of a kit, running OnConnect as the
 // publisher would.
 type conn struct {
 	client mqtt.Client
 	cancel context.CancelFunc
 	done   chan struct{}
-}
-
-func (e *env) connect(k *kit) *conn {
-	e.t.Helper()
-	tlsCfg, err := e.b.CA.ClientTLS(e.b.Certs[kitID])
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return dial(e.t, e.url, tlsCfg, kitID, k.s)
 }
 
 func dial(t *testing.T, url string, tlsCfg *tls.Config, id string, s *Shadow) *conn {
@@ -296,83 +241,10 @@ func (c *conn) close() {
 	c.client.Disconnect(50)
 }
 
-// spy watches shadow topics with the observer's identity.
-type spy struct {
-	mu   sync.Mutex
-	msgs []spyMsg
-}
-
-type spyMsg struct {
-	topic   string
-	payload map[string]any
-}
-
-func (e *env) spy(filter string) *spy {
-	e.t.Helper()
-	tlsCfg, err := e.b.CA.ClientTLS(e.b.Certs[mosquittotest.Observer])
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	o := mqtt.NewClientOptions().AddBroker(e.url).SetClientID("spy-" + fmt.Sprint(time.Now().UnixNano())).
-		SetTLSConfig(tlsCfg).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
-	c := mqtt.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		e.t.Fatalf("spy connect: %v", tok.Error())
-	}
-	sp := &spy{}
-	tok := c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
-		var p map[string]any
-		_ = json.Unmarshal(m.Payload(), &p)
-		sp.mu.Lock()
-		sp.msgs = append(sp.msgs, spyMsg{m.Topic(), p})
-		sp.mu.Unlock()
-	})
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		e.t.Fatalf("spy subscribe: %v", tok.Error())
-	}
-	e.t.Cleanup(func() { c.Disconnect(50) })
-	return sp
-}
-
-func (e *env) publish(topic string, payload any) {
-	e.t.Helper()
-	tlsCfg, _ := e.b.CA.ClientTLS(e.b.Certs[mosquittotest.Observer])
-	o := mqtt.NewClientOptions().AddBroker(e.url).SetClientID("cloud-app").SetTLSConfig(tlsCfg).
-		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
-	c := mqtt.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		e.t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(50)
-	b, _ := json.Marshal(payload)
-	if tok := c.Publish(topic, 1, false, b); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		e.t.Fatalf("publish: %v", tok.Error())
-	}
-}
-
-func (s *spy) matching(f func(spyMsg) bool) []spyMsg {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []spyMsg
-	for _, m := range s.msgs {
-		if f(m) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// eventually polls cond until it holds or the deadline passes.
+// eventually waits for cond as long as a shadow round trip may take.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	testkit.WaitFor(t, 15*time.Second, what, cond)
 }
 
 // at reads a nested value from a decoded document.
@@ -395,24 +267,6 @@ func keys(m map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// synced waits until the kit reported on connect.
-func (e *env) synced(k *kit) {
-	e.t.Helper()
-	eventually(e.t, "report on connect", func() bool {
-		d, ok := e.emu.Document(kitID, k.cfg.Name)
-		return ok && d.State.Reported["connected"] == true
-	})
-}
-
-func (e *env) doc(name string) shadowemu.Doc {
-	e.t.Helper()
-	d, ok := e.emu.Document(kitID, name)
-	if !ok {
-		e.t.Fatalf("no shadow document for %s/%q", kitID, name)
-	}
-	return d
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }

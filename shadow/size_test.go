@@ -1,3 +1,5 @@
+//go:build mosquitto
+
 package shadow
 
 import (
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // With 32 sensors, each failing with a long error, a full dropped-ranges
@@ -40,7 +44,7 @@ func TestReportedFitsWith32Sensors(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.StateFile = filepath.Join(e.dir, "shadow.json")
 	cfg.MinReportInterval = time.Hour
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	s, err := New(cfg, kitID, names, 1, target, live.get, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -94,26 +98,5 @@ func TestReportedFitsWith32Sensors(t *testing.T) {
 	if got := at(d.State.Reported, "buffer", "dropped_ranges").([]any); len(got) != maxDroppedRanges ||
 		fmt.Sprint(got[0]) != fmt.Sprint([]any{float64(1e15 + 5000), float64(1e15 + 5999)}) {
 		t.Fatalf("dropped_ranges %v, want the latest ten", got)
-	}
-}
-
-// When even trimming cannot make the state fit, the kit says so.
-func TestOversizedReportLogged(t *testing.T) {
-	k := newKit(t, t.TempDir(), nil)
-	var sensors []Sensor
-	for i := 0; i < 64; i++ {
-		n := fmt.Sprintf("%02d", i) + strings.Repeat("n", 62)
-		sensors = append(sensors, Sensor{Name: n, Driver: "sim"})
-	}
-	k.live.set(func(s *State) { s.Sensors = sensors })
-	k.s.mu.Lock()
-	doc := k.s.buildLocked(k.live.get())
-	k.s.mu.Unlock()
-	b, _ := json.Marshal(doc)
-	if len(b) <= maxReportedBytes {
-		t.Fatalf("test state too small: %d bytes", len(b))
-	}
-	if !strings.Contains(k.logs.String(), "reported state too large") {
-		t.Fatalf("not logged:\n%s", k.logs.String())
 	}
 }

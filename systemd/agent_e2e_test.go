@@ -1,7 +1,6 @@
 package systemd
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -9,10 +8,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // The agent under systemd's protocol, end to end: the real kitd binary,
@@ -149,23 +149,12 @@ func readFile(t *testing.T, path string) string {
 type agentProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  testkit.LockedBuffer
 	done chan struct{}
 	code int
 }
 
-func (a *agentProc) Write(p []byte) (int, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.out.Write(p)
-}
-
-func (a *agentProc) log() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.out.String()
-}
+func (a *agentProc) log() string { return a.out.String() }
 
 // startAgent runs `kitd run -c cfg` as systemd would, with only the
 // variables systemd sets and a clean KITD_ environment.
@@ -186,7 +175,7 @@ func startAgent(t *testing.T, bin, cfg, socket string, watchdog time.Duration) *
 		"NOTIFY_SOCKET=" + socket,
 		fmt.Sprintf("WATCHDOG_USEC=%d", watchdog.Microseconds()),
 	}
-	a.cmd.Stdout, a.cmd.Stderr = a, a
+	a.cmd.Stdout, a.cmd.Stderr = &a.out, &a.out
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+//go:build systemtools
+
 package systemd
 
 import (
@@ -135,28 +137,6 @@ func TestInstallAgainKeepsConfigAndCertificates(t *testing.T) {
 	}
 	if read(t, filepath.Join(stage, "etc/passwd")) != passwd || read(t, filepath.Join(stage, "etc/group")) != group {
 		t.Error("second install changed users or groups")
-	}
-}
-
-func TestInstallRefusesBadArguments(t *testing.T) {
-	stage := t.TempDir()
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{nil, "--binary is required"},
-		{[]string{"--binary", "/nonexistent/kitd", "--root", stage}, "--binary /nonexistent/kitd: no such file"},
-		{[]string{"--binary", "install.sh", "--root", "/nonexistent"}, "--root /nonexistent: no such directory"},
-		{[]string{"--binary", "install.sh", "--config", "/nonexistent.yaml", "--root", stage}, "--config /nonexistent.yaml: no such file"},
-		{[]string{"--bogus"}, "unknown argument '--bogus'"},
-	} {
-		out, err := runErr(".", "sh", append([]string{"install.sh"}, c.args...)...)
-		if err == nil || !strings.Contains(out, c.want) {
-			t.Errorf("install.sh %q: %v, output %q; want an error with %q", c.args, err, out, c.want)
-		}
-	}
-	if entries, _ := os.ReadDir(stage); len(entries) != 0 {
-		t.Errorf("a refused install wrote %d entries into the stage", len(entries))
 	}
 }
 

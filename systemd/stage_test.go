@@ -1,11 +1,11 @@
+//go:build systemtools
+
 package systemd
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -13,25 +13,6 @@ import (
 // against a staging tree (install.sh --root), never against this machine.
 // They exec host tools, which also works when the test binary itself runs
 // under qemu: only binaries built for another architecture need binfmt.
-
-// run runs a command and fails the test with its output on error.
-func run(t *testing.T, dir string, name string, args ...string) string {
-	t.Helper()
-	out, err := runErr(dir, name, args...)
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func runErr(dir string, name string, args ...string) (string, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
 
 // needTools fails (never skips) when a tool is missing: make test
 // installs them through scripts/deps.sh.

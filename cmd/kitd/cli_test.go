@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kitd-dev/kitd/internal/testkit"
 	"github.com/kitd-dev/kitd/pki"
 )
 
@@ -272,42 +272,24 @@ func TestRunRefusesWhatConfigCheckRefuses(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by the demo while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The README's first command: readings flow within 5 s, a desired
 // interval set from the command line is applied and reported, a line typed
 // on stdin does the same, end of input does not end the demo, and --for
 // ends it with exit 0.
 func TestDemo(t *testing.T) {
 	pr, pw := io.Pipe()
-	var out, errb syncBuffer
+	var out, errb testkit.LockedBuffer
 	done := make(chan int, 1)
 	start := time.Now()
 	go func() {
 		done <- run([]string{"demo", "--for", "14s", "--set", "sensors.sim.interval=5s"}, pr, &out, &errb, nil)
 	}()
-	waitFor(t, 5*time.Second, "a reading", func() bool { return strings.Contains(out.String(), "reading  sim") })
+	testkit.WaitFor(t, 5*time.Second, "a reading", func() bool { return strings.Contains(out.String(), "reading  sim") })
 	t.Logf("first reading after %v", time.Since(start).Round(time.Millisecond))
-	waitFor(t, 10*time.Second, "interval 5s reported", func() bool { return strings.Contains(out.String(), `"interval":"5s"`) })
+	testkit.WaitFor(t, 10*time.Second, "interval 5s reported", func() bool { return strings.Contains(out.String(), `"interval":"5s"`) })
 	io.WriteString(pw, "sensors.soil.enabled=false\n")
 	pw.Close() // end of input is not a reason to exit
-	waitFor(t, 10*time.Second, "soil disabled", func() bool { return strings.Contains(out.String(), `"enabled":false`) })
+	testkit.WaitFor(t, 10*time.Second, "soil disabled", func() bool { return strings.Contains(out.String(), `"enabled":false`) })
 	select {
 	case code := <-done:
 		if code != 0 {
@@ -327,11 +309,11 @@ func TestDemo(t *testing.T) {
 // Ctrl-C ends the demo with exit 0 and its summary (what the README
 // promises of the kitd binary; `go run` itself exits 1 after an interrupt).
 func TestDemoCtrlCExitsZero(t *testing.T) {
-	var out, errb syncBuffer
+	var out, errb testkit.LockedBuffer
 	done := make(chan int, 1)
 	go func() { done <- run([]string{"demo"}, strings.NewReader(""), &out, &errb, nil) }()
 	// The demo's signal handler is in place before its first line.
-	waitFor(t, 10*time.Second, "a reading", func() bool { return strings.Contains(out.String(), "reading  sim") })
+	testkit.WaitFor(t, 10*time.Second, "a reading", func() bool { return strings.Contains(out.String(), "reading  sim") })
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -342,17 +324,6 @@ func TestDemoCtrlCExitsZero(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo still running 30s after SIGINT")
-	}
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

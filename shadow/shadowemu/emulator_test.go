@@ -11,7 +11,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 const thing = "kit-001"
@@ -33,11 +33,8 @@ type msg struct {
 
 func setup(t *testing.T) (*Emulator, *client) {
 	t.Helper()
-	b := mosquittotest.Start(t, mosquittotest.Options{Devices: []string{thing}})
-	obs, err := b.CA.ClientTLS(b.Certs[mosquittotest.Observer])
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testkit.StartBroker(t, nil)
+	obs := b.ClientTLS("shadow-service")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	e, err := Start(ctx, b.URL, obs, "shadow-service", nil)
@@ -45,10 +42,7 @@ func setup(t *testing.T) (*Emulator, *client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	kit, err := b.CA.ClientTLS(b.Certs[thing])
-	if err != nil {
-		t.Fatal(err)
-	}
+	kit := b.ClientTLS(thing)
 	o := mqtt.NewClientOptions().AddBroker(b.URL).SetClientID(thing).SetTLSConfig(kit).
 		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 	c := &client{t: t, c: mqtt.NewClient(o)}

@@ -11,12 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 const device = "kit-arm"
@@ -63,7 +63,7 @@ func TestArmBinaryUnderQemu(t *testing.T) {
 
 	sub := subscribe(t, broker, "kits/"+device+"/telemetry")
 	run := kitd("run", "-c", cfg)
-	var log lockedBuffer
+	var log testkit.LockedBuffer
 	run.Stdout, run.Stderr = &log, &log
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
@@ -212,21 +212,4 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -107,13 +107,16 @@ func (s *Sensor) Serve(t testing.TB, play func(s *Sensor) error) {
 }
 
 // Exclusive reports whether the tty at path is held for exclusive use
-// (TIOCEXCL), asked through a second descriptor because the kernel lets root
-// open it anyway. known is false only under qemu-user (KITD_TEST_EMULATED),
+// (TIOCEXCL), asked through a second descriptor: root may open it anyway and
+// asks the kernel; anyone else is refused with EBUSY, which is the answer. known is false only under qemu-user (KITD_TEST_EMULATED),
 // which does not implement TIOCGEXCL: the flag is then checked by the native
 // run alone.
 func Exclusive(t testing.TB, path string) (held, known bool) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
+	if errors.Is(err, unix.EBUSY) {
+		return true, true // not root: the kernel refuses, which is the answer
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
