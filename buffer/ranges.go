@@ -49,22 +49,6 @@ func (s *rangeSet) nextMissing(x uint64) uint64 {
 	return x
 }
 
-// lastMissing returns the largest seq <= x (and >= lo) not in the set.
-func (s *rangeSet) lastMissing(lo, x uint64) (uint64, bool) {
-	for x >= lo {
-		i := s.search(x)
-		if i < len(s.r) && s.r[i].lo <= x {
-			if s.r[i].lo == 0 {
-				return 0, false
-			}
-			x = s.r[i].lo - 1
-			continue
-		}
-		return x, true
-	}
-	return 0, false
-}
-
 // add inserts [lo, hi] and returns how many seqs were not in the set before.
 func (s *rangeSet) add(lo, hi uint64) uint64 {
 	if hi < lo {
