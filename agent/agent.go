@@ -54,6 +54,10 @@ type Options struct {
 
 	// progress wraps the liveness probes; tests wedge a loop through it.
 	progress func(name string, probe func() time.Time) func() time.Time
+	// beforeBuild runs before a reload builds a part ("sensors",
+	// "delivery"); tests change files there, as a certificate renewal
+	// racing the reload would.
+	beforeBuild func(part string)
 }
 
 // Agent is one running kitd.
@@ -62,7 +66,9 @@ type Agent struct {
 	log     *slog.Logger
 	started time.Time
 
-	buf *buffer.Buffer
+	// buf is set once Run has opened the buffer; Stats may be called
+	// before that, from any goroutine.
+	buf atomic.Pointer[buffer.Buffer]
 	// The running parts are swapped by Reload; readers (the shadow, status,
 	// watchdog) load them without the lifecycle lock, which Reload holds
 	// while waiting for a part to stop.
@@ -84,8 +90,8 @@ type component[T any] struct {
 }
 
 func (c *component[T]) stop() {
-	if c == nil {
-		return
+	if c == nil || c.cancel == nil {
+		return // nothing running (a part being swapped in)
 	}
 	c.cancel()
 	<-c.done
@@ -104,6 +110,9 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if opts.progress == nil {
 		opts.progress = func(_ string, p func() time.Time) func() time.Time { return p }
 	}
+	if opts.beforeBuild == nil {
+		opts.beforeBuild = func(string) {}
+	}
 	return &Agent{opts: opts, log: opts.Log, cfg: cfg}, nil
 }
 
@@ -115,7 +124,7 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 	if err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
-	a.buf = buf
+	a.buf.Store(buf)
 	defer func() {
 		if cerr := buf.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("buffer: %w", cerr))
@@ -124,13 +133,17 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 	st := buf.Stats()
 	a.log.Info("buffer open", "dir", a.cfg.Buffer.Dir, "pending", st.Pending, "next_seq", st.NextSeq, "epoch", st.Epoch)
 
-	if err := a.startSensors(a.cfg); err != nil {
+	sched, err := a.newScheduler(a.cfg)
+	if err != nil {
 		return err
 	}
-	if err := a.startDelivery(a.cfg); err != nil {
+	a.runSensors(sched)
+	d, err := a.buildDelivery(a.cfg)
+	if err != nil {
 		a.sched.Load().stop()
 		return err
 	}
+	a.startDelivery(d)
 	a.certs = certsHash(a.cfg)
 
 	n := a.opts.Notifier
@@ -157,7 +170,9 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 		case <-ctx.Done():
 			done = true
 		case <-reload:
-			a.Reload()
+			if err := a.Reload(); err != nil {
+				a.log.Error("reload failed", "file", a.opts.ConfigFile, "err", err)
+			}
 		}
 	}
 	_ = n.Stopping()
@@ -185,40 +200,54 @@ func (a *Agent) shutdown() {
 	a.pub.Load().stop()
 }
 
-func (a *Agent) startSensors(cfg *config.Config) error {
-	sched, err := sensors.NewScheduler(a.opts.Registry, cfg.Sensors, a.sink, a.opts.Clock, a.log)
-	if err != nil {
-		return err
-	}
-	a.sched.Store(run(sched, func(ctx context.Context) error { return sched.Run(ctx) }, a.log, "scheduler"))
-	return nil
+func (a *Agent) newScheduler(cfg *config.Config) (*sensors.Scheduler, error) {
+	a.opts.beforeBuild("sensors")
+	return sensors.NewScheduler(a.opts.Registry, cfg.Sensors, a.sink, a.opts.Clock, a.log)
 }
 
-// startDelivery builds the publisher and, when enabled, the shadow that
-// rides on its connections. The persisted desired state is applied before
-// the first connection, so a reboot while offline keeps it.
-func (a *Agent) startDelivery(cfg *config.Config) error {
-	pub, err := publisher.New(cfg.MQTT, cfg.Device.ID, a.buf, a.opts.Clock, a.log)
+func (a *Agent) runSensors(sched *sensors.Scheduler) {
+	a.sched.Store(run(sched, func(ctx context.Context) error { return sched.Run(ctx) }, a.log, "scheduler"))
+}
+
+// delivery is a publisher and, when enabled, the shadow that rides on its
+// connections: built, not running.
+type delivery struct {
+	pub *publisher.Publisher
+	sh  *shadow.Shadow
+}
+
+func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
+	a.opts.beforeBuild("delivery")
+	pub, err := publisher.New(cfg.MQTT, cfg.Device.ID, a.buf.Load(), a.opts.Clock, a.log)
 	if err != nil {
-		return err
+		return delivery{}, err
 	}
-	a.sh.Store(nil)
-	// The shadow's target reaches the publisher through a.pub: make this
-	// one current before the persisted desired state is applied to it.
-	a.pub.Store(&component[*publisher.Publisher]{v: pub})
+	d := delivery{pub: pub}
 	if cfg.Shadow.Enabled {
 		sh, err := shadow.New(cfg.Shadow, cfg.Device.ID, cfg.SensorNames(), cfg.MQTT.Batch.MaxReadings, target{a}, a.shadowState, a.log)
 		if err != nil {
-			return err
-		}
-		if err := sh.ApplyPersisted(); err != nil {
-			a.log.Warn("shadow: persisted desired state not applied", "err", err)
+			return delivery{}, err
 		}
 		pub.OnConnect(func(ctx context.Context, s *publisher.Session) { sh.OnConnect(ctx, s) })
-		a.sh.Store(sh)
+		d.sh = sh
 	}
-	a.pub.Store(run(pub, func(ctx context.Context) error { return pub.Run(ctx) }, a.log, "publisher"))
-	return nil
+	return d, nil
+}
+
+// startDelivery makes d the running delivery. The persisted desired state
+// is applied before the first connection, so a reboot while offline keeps
+// it, and after d's publisher is current: the shadow's target reaches the
+// publisher through a.pub.
+func (a *Agent) startDelivery(d delivery) {
+	a.sh.Store(nil)
+	a.pub.Store(&component[*publisher.Publisher]{v: d.pub})
+	if d.sh != nil {
+		if err := d.sh.ApplyPersisted(); err != nil {
+			a.log.Warn("shadow: persisted desired state not applied", "err", err)
+		}
+		a.sh.Store(d.sh)
+	}
+	a.pub.Store(run(d.pub, func(ctx context.Context) error { return d.pub.Run(ctx) }, a.log, "publisher"))
 }
 
 func run[T any](v T, fn func(context.Context) error, log *slog.Logger, name string) *component[T] {
@@ -251,23 +280,27 @@ func (a *Agent) sink(r telemetry.Reading) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.buf.Append(rec)
+	_, err = a.buf.Load().Append(rec)
 	return err
 }
 
-// Reload re-reads the config file. A config that does not load or validate
-// is refused and the running one kept. Sensors restart when their section
-// changed; the connection only when the broker, identity, topics or the
-// certificate files changed; the buffer is kept (its settings apply at the
-// next start).
-func (a *Agent) Reload() {
+// Reload re-reads the config file and applies what changed, as
+// alertmanager's reloader does: everything that changed (config, sensor
+// scheduler, publisher and shadow) is built first, and only when all of it
+// is ready are the running parts swapped. If anything fails, nothing
+// running is touched (a renewed certificate with a bad key leaves delivery
+// on the old files) and the error says why; the caller logs it. Sensors
+// restart when their section changed; the connection only when the broker,
+// identity, topics or the certificate files changed; the buffer is kept
+// (its settings apply at the next start).
+func (a *Agent) Reload() error {
 	n := a.opts.Notifier
 	_ = n.Reloading()
 	defer func() { _ = n.Ready() }()
+	const refused = "reload refused, keeping the running config"
 	cfg, err := config.Check(a.opts.ConfigFile, a.opts.Environ, a.opts.Registry)
 	if err != nil {
-		a.log.Error("reload refused, keeping the running config", "file", a.opts.ConfigFile, "err", err)
-		return
+		return fmt.Errorf("%s: %w", refused, err)
 	}
 	a.lifecycle.Lock()
 	defer a.lifecycle.Unlock()
@@ -276,23 +309,30 @@ func (a *Agent) Reload() {
 		a.log.Warn("reload: buffer settings take effect at the next start")
 		cfg.Buffer = old.Buffer
 	}
+	var sched *sensors.Scheduler
 	if !reflect.DeepEqual(cfg.Sensors, old.Sensors) || cfg.Clock != old.Clock {
-		a.sched.Load().stop()
-		if err := a.startSensors(cfg); err != nil {
-			a.log.Error("reload: sensors not restarted", "err", err)
-			_ = a.startSensors(old)
-			return
+		if sched, err = a.newScheduler(cfg); err != nil {
+			return fmt.Errorf("%s: sensors: %w", refused, err)
 		}
-		a.log.Info("reload: sensors restarted", "sensors", len(cfg.Sensors))
 	}
 	certs := certsHash(cfg)
-	if !reflect.DeepEqual(cfg.MQTT, old.MQTT) || cfg.Device != old.Device || cfg.Shadow != old.Shadow || certs != a.certs {
-		a.pub.Load().stop()
-		if err := a.startDelivery(cfg); err != nil {
-			a.log.Error("reload: connection not restarted, keeping the old settings", "err", err)
-			_ = a.startDelivery(old)
-			return
+	deliveryChanged := !reflect.DeepEqual(cfg.MQTT, old.MQTT) || cfg.Device != old.Device || cfg.Shadow != old.Shadow || certs != a.certs
+	var d delivery
+	if deliveryChanged {
+		if d, err = a.buildDelivery(cfg); err != nil {
+			return fmt.Errorf("%s: connection: %w", refused, err)
 		}
+	}
+	// Everything is ready: swap. Sensors first, so the new shadow's
+	// persisted desired state reaches the new scheduler.
+	if sched != nil {
+		a.sched.Load().stop()
+		a.runSensors(sched)
+		a.log.Info("reload: sensors restarted", "sensors", len(cfg.Sensors))
+	}
+	if deliveryChanged {
+		a.pub.Load().stop()
+		a.startDelivery(d)
 		a.certs = certs
 		a.log.Info("reload: connection restarted", "broker", cfg.MQTT.Broker)
 	} else if sh := a.sh.Load(); sh != nil {
@@ -302,6 +342,7 @@ func (a *Agent) Reload() {
 	}
 	a.cfg = cfg
 	a.log.Info("config reloaded", "file", a.opts.ConfigFile)
+	return nil
 }
 
 // certsHash lets a reload notice a renewed certificate at the same path.
@@ -337,8 +378,8 @@ type Stats struct {
 // Stats reads the current state.
 func (a *Agent) Stats() Stats {
 	var s Stats
-	if a.buf != nil {
-		b := a.buf.Stats()
+	if buf := a.buf.Load(); buf != nil {
+		b := buf.Stats()
 		s.Pending, s.Dropped, s.Lost = b.Pending, b.Dropped, b.Lost
 	}
 	if c := a.pub.Load(); c != nil {
@@ -403,7 +444,7 @@ func (a *Agent) checks() []systemd.Check {
 		systemd.ProgressCheck("scheduler", a.opts.progress("scheduler", func() time.Time { return a.sched.Load().v.Progress() }), maxAge),
 		systemd.ProgressCheck("publisher", a.opts.progress("publisher", func() time.Time { return a.pub.Load().v.Progress() }), maxAge),
 		func(now time.Time) error {
-			if since := a.buf.FailingSince(); !since.IsZero() && now.Sub(since) > bufferFailLimit {
+			if since := a.buf.Load().FailingSince(); !since.IsZero() && now.Sub(since) > bufferFailLimit {
 				return fmt.Errorf("buffer: every write has failed for %s", now.Sub(since).Round(time.Second))
 			}
 			return nil
@@ -420,7 +461,7 @@ func (a *Agent) shadowState() shadow.State {
 			OK: h.OK, LastError: h.LastError, LastReading: h.LastReading,
 		})
 	}
-	b := a.buf.Stats()
+	b := a.buf.Load().Stats()
 	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, Lost: b.Lost, DroppedRanges: b.DroppedRanges}
 	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
 	return st

@@ -203,9 +203,9 @@ func TestReload(t *testing.T) {
 
 	good, _ := os.ReadFile(path)
 	os.WriteFile(path, []byte("device: { id: \"\" }\nbogus: 1\n"), 0o600)
-	a.Reload()
-	if !strings.Contains(logs.String(), "reload refused") || !strings.Contains(logs.String(), "device.id") && !strings.Contains(logs.String(), "bogus") {
-		t.Fatalf("bad reload not refused clearly:\n%s", logs)
+	err := a.Reload()
+	if err == nil || !strings.Contains(err.Error(), "reload refused") || !strings.Contains(err.Error(), "device.id") && !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("bad reload not refused clearly: %v\n%s", err, logs)
 	}
 	testkit.WaitFor(t, 5*time.Second, "RELOADING=1 then READY=1", func() bool {
 		return strings.HasSuffix(sock.all(), "READY=1") && strings.Contains(sock.all(), "RELOADING=1")
@@ -216,7 +216,9 @@ func TestReload(t *testing.T) {
 
 	os.WriteFile(path, bytes.Replace(good, []byte("interval: 1s"), []byte("interval: 250ms"), 1), 0o600)
 	pubBefore := a.pub.Load()
-	a.Reload()
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
 	if h := a.sched.Load().v.Health(); len(h) != 1 || h[0].Interval != 250*time.Millisecond {
 		t.Fatalf("interval not reloaded: %+v", h)
 	}
@@ -241,4 +243,65 @@ func TestLossDetail(t *testing.T) {
 			t.Errorf("lossDetail(%v) = %q, want %q", c.lost, got, c.want)
 		}
 	}
+}
+
+// A reload that fails while building (here: the key file replaced by one
+// that does not match the certificate between the config check and the
+// publisher's build, as a renewal racing the reload does) swaps nothing:
+// the sensors it would have changed keep their settings, and delivery goes
+// on over the running connection.
+func TestFailedReloadLeavesDeliveryRunning(t *testing.T) {
+	b := testkit.StartBroker(t, nil)
+	pair := b.Client("kit-001")
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`device: { id: kit-001 }
+mqtt: { broker: "%s", ca_file: %s, cert_file: %s, key_file: %s, max_publish_rate: 0 }
+buffer: { dir: %s, max_bytes: 16MiB, min_free_bytes: 1MiB }
+shadow: { enabled: false, state_file: %s }
+sensors:
+  - { name: sim, driver: sim, interval: 100ms }
+`, b.URL, b.CA.CAFile, pair.CertFile, pair.KeyFile, filepath.Join(dir, "buffer"), filepath.Join(dir, "shadow.json"))
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := b.Client("someone-else") // a key that does not match the kit's certificate
+	var swapKey atomic.Bool
+	a, logs, _ := start(t, path, cfg, Options{beforeBuild: func(part string) {
+		if part == "delivery" && swapKey.Load() {
+			key, err := os.ReadFile(other.KeyFile)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			os.WriteFile(pair.KeyFile, key, 0o600)
+		}
+	}})
+	testkit.WaitFor(t, 10*time.Second, "delivery", func() bool { return a.Stats().Delivered >= 5 })
+	pubBefore, schedBefore := a.pub.Load(), a.sched.Load()
+
+	// Both a sensor and the connection change; the connection's build
+	// then finds a key that does not match.
+	swapKey.Store(true)
+	changed := strings.Replace(yaml, "interval: 100ms", "interval: 1s", 1)
+	changed = strings.Replace(changed, "max_publish_rate: 0", "max_publish_rate: 0, keepalive: 20s", 1)
+	os.WriteFile(path, []byte(changed), 0o600)
+	err = a.Reload()
+	if err == nil || !strings.Contains(err.Error(), "reload refused") || !strings.Contains(err.Error(), "connection") {
+		t.Fatalf("reload with a mismatched key: %v\n%s", err, logs)
+	}
+	if a.pub.Load() != pubBefore || a.sched.Load() != schedBefore {
+		t.Fatal("a failed reload swapped running parts")
+	}
+	if h := a.sched.Load().v.Health(); h[0].Interval != 100*time.Millisecond {
+		t.Fatalf("a failed reload changed the sensors: %+v", h)
+	}
+	delivered := a.Stats().Delivered
+	testkit.WaitFor(t, 10*time.Second, "delivery after the failed reload", func() bool {
+		return a.Stats().Delivered >= delivered+10 && a.Stats().Connected
+	})
 }
