@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -188,9 +190,39 @@ func (p *Publisher) dial(ctx context.Context, tlsCfg *tls.Config) (net.Conn, err
 	return tc, nil
 }
 
+// sameRejection keeps a certificate rejection's diagnosis across attempts.
+// With TLS 1.3 the broker checks the client certificate after the client's
+// handshake is done and says so in an alert before closing; when the client
+// has already sent CONNECT, the kernel answers the unread bytes with a reset
+// that can swallow the alert (seen under qemu, so on a slow Pi too), and
+// the client reads only EOF. An EOF or reset at connect, with the same
+// certificate that was rejected last time, is reported as that rejection,
+// word for word, so the log (folded) and the status do not flip between
+// two causes: it returns that rejection, or nil. Only Run's goroutine calls
+// it.
+func (p *Publisher) sameRejection(err error) error {
+	cert := ""
+	if p.tls != nil {
+		cert = string(p.tls.leaf.Raw)
+	}
+	switch {
+	case strings.Contains(err.Error(), "remote error: tls:"):
+		p.rejectedCert = cert
+	case p.rejectedCert != "" && p.rejectedCert == cert && p.rejectedErr != nil &&
+		(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || strings.HasSuffix(err.Error(), ": EOF")):
+		return p.rejectedErr
+	default:
+		p.rejectedCert, p.rejectedErr = "", nil
+	}
+	return nil
+}
+
 // explainConnect names the likely cause of a failed connect: most failures
 // in the field are configuration, and the raw error rarely says which part.
 func (p *Publisher) explainConnect(err error) error {
+	if same := p.sameRejection(err); same != nil {
+		return same
+	}
 	var verr *tls.CertificateVerificationError
 	var herr x509.HostnameError
 	msg := err.Error()
@@ -201,8 +233,9 @@ func (p *Publisher) explainConnect(err error) error {
 		return fmt.Errorf("connect to %s: the broker's certificate does not verify against ca_file %s: %w", p.cfg.Broker, p.cfg.CAFile, err)
 	case strings.Contains(msg, "remote error: tls:"):
 		// TLS 1.2 reports it in the handshake; 1.3 on the first read.
-		return fmt.Errorf("connect to %s: %w: the broker rejected the client certificate %s (issued by a CA it does not trust, expired or revoked, or on AWS IoT not registered and active): %w",
+		p.rejectedErr = fmt.Errorf("connect to %s: %w: the broker rejected the client certificate %s (issued by a CA it does not trust, expired or revoked, or on AWS IoT not registered and active): %w",
 			p.cfg.Broker, ErrCertRejected, p.cfg.CertFile, err)
+		return p.rejectedErr
 	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
 		return fmt.Errorf("connect to %s: %w: the broker refused client id %q (on AWS IoT: the certificate's policy must allow iot:Connect for it, and it must be attached to the thing): %w",
 			p.cfg.Broker, ErrNotAuthorized, p.device, err)

@@ -126,6 +126,12 @@ type Publisher struct {
 	shrunk    int // payload limit learnt at run time; 0 none
 	oversized int // size of the suspect message at the last loss; 0 none
 
+	// rejectedCert is the certificate (DER) the broker rejected at the last
+	// attempt, "" if none, and rejectedErr what was said of it
+	// (sameRejection); only Run's goroutine touches them.
+	rejectedCert string
+	rejectedErr  error
+
 	// tls is the last good set of files (read again at every connect so a
 	// renewed certificate is picked up); only Run's goroutine touches it.
 	tls *tlsFiles
