@@ -43,11 +43,11 @@ func (s *Shadow) handleEvent(ev event) (report, reget bool) {
 
 // jumpedLocked says whether version is too far ahead to be believed.
 func (s *Shadow) jumpedLocked(what string, version int64) bool {
-	if version <= s.knownVersion+maxVersionJump {
+	if version <= s.ver.known+maxVersionJump {
 		return false
 	}
 	s.log.Warn("shadow: "+what+" version jumped far ahead; getting the document instead of believing it",
-		"version", version, "known", s.knownVersion)
+		"version", version, "known", s.ver.known)
 	return true
 }
 
@@ -65,18 +65,18 @@ func (s *Shadow) handleDelta(payload []byte) (report, reget bool) {
 	if s.jumpedLocked("delta", d.Version) {
 		return false, true
 	}
-	if d.Version < s.appliedVersion {
-		s.log.Info("shadow: stale delta ignored", "version", d.Version, "applied", s.appliedVersion)
+	if d.Version < s.ver.applied {
+		s.log.Info("shadow: stale delta ignored", "version", d.Version, "applied", s.ver.applied)
 		return false, false
 	}
-	s.appliedVersion = d.Version
-	s.knownVersion = max(s.knownVersion, d.Version)
+	s.ver.applied = d.Version
+	s.ver.known = max(s.ver.known, d.Version)
 	if d.State == nil {
 		d.State = map[string]any{}
 	}
 	out := s.applyLocked(d.State, false)
 	ack := out.changed || out.errsChanged
-	if !out.failed && d.Version > s.reportVersion {
+	if !out.failed && d.Version > s.ver.report {
 		// The service made this delta after our last report, so what it
 		// holds as reported differs at these paths, whatever we believe:
 		// send them again.
@@ -113,7 +113,7 @@ func (s *Shadow) handleDocuments(payload []byte) (report, reget bool) {
 	}
 	// Only the newest document says what the service holds now: messages
 	// are not ordered, and an older one may still say connected:false.
-	if d.Current.Version >= s.knownVersion && d.Current.State.Reported.Connected != true && !s.closing {
+	if d.Current.Version >= s.ver.known && d.Current.State.Reported.Connected != true && !s.closing {
 		// This connection is up, yet the shadow says otherwise: a late
 		// status message or Last Will of an earlier connection (after a
 		// takeover) went through the status rule after our
@@ -123,17 +123,17 @@ func (s *Shadow) handleDocuments(payload []byte) (report, reget bool) {
 		forget(s.last, "connected")
 		report = true
 	}
-	if d.Current.Version < s.appliedVersion {
+	if d.Current.Version < s.ver.applied {
 		return report, false
 	}
-	s.knownVersion = max(s.knownVersion, d.Current.Version)
+	s.ver.known = max(s.ver.known, d.Current.Version)
 	// Documents follow every update, our reports included; only a change
 	// of desired matters here. It is how a removed desired setting (null)
 	// is seen at once: AWS sends no delta for a removal.
 	if reflect.DeepEqual(d.Previous.State.Desired, d.Current.State.Desired) {
 		return report, false
 	}
-	s.appliedVersion = d.Current.Version
+	s.ver.applied = d.Current.Version
 	desired := d.Current.State.Desired
 	if desired == nil {
 		desired = map[string]any{}

@@ -3,14 +3,34 @@ package shadow
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 )
 
 // maxInFlight is AWS's limit of shadow requests in flight on one
 // connection; beyond it the service answers 429.
 const maxInFlight = 10
+
+// tokenSource makes clientTokens: a random prefix, so tokens differ across
+// restarts, and a counter within it.
+type tokenSource struct {
+	id string
+	n  atomic.Uint64
+}
+
+func newTokenID() string {
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	return hex.EncodeToString(id[:])
+}
+
+func (t *tokenSource) next() string {
+	return t.id + "-" + fmt.Sprint(t.n.Add(1))
+}
 
 type pendingReq struct {
 	op string // "get" or "update": the reply must come on its topics
@@ -55,7 +75,7 @@ func (ss *session) request(ctx context.Context, op, topic string, body map[strin
 		return nil, ErrClosed
 	}
 	defer func() { <-ss.sem }()
-	tok := ss.s.newToken()
+	tok := ss.s.tokens.next()
 	body["clientToken"] = tok
 	payload, err := json.Marshal(body)
 	if err != nil {

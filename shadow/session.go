@@ -55,10 +55,10 @@ func (s *Shadow) OnConnect(ctx context.Context, c Conn) {
 		s.mu.Unlock()
 		return
 	}
-	if !s.based {
+	if !s.base.taken {
 		// ApplyPersisted was not called: the Target still holds the
 		// config file's values.
-		s.snapshotBaseLocked(st)
+		s.base.snapshot(st)
 	}
 	s.cur = ss
 	s.mu.Unlock()
@@ -109,12 +109,6 @@ func (s *Shadow) OnConnect(ctx context.Context, c Conn) {
 			ss.reportLogged(ctx, false)
 		}
 	}
-}
-
-func (s *Shadow) hasBase() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.based
 }
 
 // handle runs on the Conn's handler goroutine: replies go straight to
