@@ -1,8 +1,6 @@
 package shadow
 
-import (
-	"reflect"
-)
+import "reflect"
 
 const (
 	// eventQueue holds deltas and documents while the session is busy
@@ -18,11 +16,14 @@ const (
 	maxVersionJump = 100
 )
 
+// event is a delta or a documents message waiting for the session loop.
 type event struct {
 	delta   bool // else update/documents
 	payload []byte
 }
 
+// enqueue waits while the queue is full rather than drop a delta, and
+// gives up when the connection ends.
 func (ss *session) enqueue(ev event) {
 	select {
 	case ss.events <- ev:

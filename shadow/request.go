@@ -32,6 +32,7 @@ func (t *tokenSource) next() string {
 	return t.id + "-" + fmt.Sprint(t.n.Add(1))
 }
 
+// pendingReq is a request waiting for its reply.
 type pendingReq struct {
 	op string // "get" or "update": the reply must come on its topics
 	ch chan reply
