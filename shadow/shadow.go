@@ -23,11 +23,9 @@ type Target interface {
 // reports the agent's state, applies desired settings to the Target and
 // persists them. All methods are safe for concurrent use.
 //
-// Its concerns, each with its own file: applying desired state (apply.go,
-// over the config file's values in base.go), persisting it (persist.go),
-// reporting (report.go, the document built in state.go), the errors
-// entries (errorset.go), and the session on each connection (session.go,
-// request.go, sync.go, events.go).
+// Its fields are grouped by concern, each with its own files: applying
+// desired state, persisting it, reporting, the errors entries, and the
+// session on each connection.
 type Shadow struct {
 	cfg    Config
 	device string
@@ -36,39 +34,44 @@ type Shadow struct {
 	state  func() State
 	log    *slog.Logger
 
-	// Session: tokens name requests so replies find them; reqTimeout
-	// bounds each request, as AWS answers in well under a second, so a
-	// missing answer means a lost message or a dead link.
+	// Session (session.go, request.go, sync.go, events.go): tokens name
+	// requests so replies find them; reqTimeout bounds each request, as
+	// AWS answers in well under a second, so a missing answer means a
+	// lost message or a dead link.
 	tokens     tokenSource
 	reqTimeout time.Duration
 
-	// Reporting: kick asks the connected session to report now (after a
-	// reload). reporting holds one token: one report in flight, so a
-	// report built before ReportDisconnected cannot land after its
-	// connected:false. A channel, so a shutdown waiting for it still
-	// obeys its ctx.
+	// Reporting (report.go): kick asks the connected session to report
+	// now (after a reload). reporting holds one token: one report in
+	// flight, so a report built before ReportDisconnected cannot land
+	// after its connected:false. A channel, so a shutdown waiting for it
+	// still obeys its ctx.
 	kick      chan struct{}
 	reporting chan struct{}
 
 	mu sync.Mutex // guards everything below
 
-	// Desired state: the config file's values, and the desired settings
-	// in force over them (persisted in the state file).
+	// Desired state (apply.go; persisted by persist.go): the config
+	// file's values (base.go) and the desired settings in force over
+	// them.
 	base    base
 	applied map[key]setting
-	// errs are the errors entries of reported.
+
+	// Errors entries of reported (errorset.go).
 	errs errorSet
-	// ver orders what the service sends against what was applied and
-	// reported.
-	ver versions
-	// last is the reported state as the service holds it, as far as we
-	// know; reports send the difference from it.
-	last      map[string]any
-	oversized bool // the size warning was logged
-	// cur is the session of the connection up now, if any; once closing,
-	// nothing more is reported.
+
+	// Session: the versions that order what the service sends (sync.go);
+	// the session of the connection up now, if any; closing once
+	// ReportDisconnected ran, after which nothing is reported.
+	ver     versions
 	cur     *session
 	closing bool
+
+	// Reporting: last is the reported state as the service holds it, as
+	// far as we know; reports send the difference from it (the document
+	// is built in state.go).
+	last      map[string]any
+	oversized bool // the size warning was logged
 }
 
 // New makes a Shadow for device. sensors are the configured sensor names
