@@ -109,7 +109,7 @@ func BenchmarkBarePaho(b *testing.B) {
 	cfg := brokerConfig(br)
 	for _, batch := range benchBatches {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			msgs := encodeBacklog(n, batch)
+			msgs := encodeBacklog(b, n, batch)
 			var total cpuUse
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -122,20 +122,34 @@ func BenchmarkBarePaho(b *testing.B) {
 
 // encodeBacklog makes the messages the publisher would send for the
 // benchmark's backlog (the same readings, seqs, device and epoch length).
-func encodeBacklog(n, batch int) [][]byte {
+func encodeBacklog(tb testing.TB, n, batch int) [][]byte {
 	const epoch = "0123456789abcdef"
 	var msgs [][]byte
-	items := make([]telemetry.Item, 0, batch)
+	var msg []byte
+	inMsg := 0
 	for i := 0; i < n; i++ {
-		it := telemetry.Item{Seq: uint64(i + 1), Reading: reading("bench", i%1000)}
+		seq := uint64(i + 1)
+		rec, err := telemetry.MarshalRecord(nil, reading("bench", i%1000))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		v, err := telemetry.ParseRecord(rec)
+		if err != nil {
+			tb.Fatal(err)
+		}
 		if batch == 1 {
-			msgs = append(msgs, telemetry.AppendMessage(nil, kit, epoch, it))
+			msgs = append(msgs, telemetry.AppendRecordMessage(nil, kit, epoch, seq, &v))
 			continue
 		}
-		items = append(items, it)
-		if len(items) == batch || i == n-1 {
-			msgs = append(msgs, telemetry.AppendBatch(nil, kit, epoch, items))
-			items = items[:0]
+		if inMsg == 0 {
+			msg = telemetry.AppendBatchStart(nil, kit, epoch)
+		} else {
+			msg = append(msg, ',')
+		}
+		msg = telemetry.AppendRecordItem(msg, seq, &v)
+		if inMsg++; inMsg == batch || i == n-1 {
+			msgs = append(msgs, telemetry.AppendBatchEnd(msg))
+			inMsg = 0
 		}
 	}
 	return msgs

@@ -469,8 +469,7 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 	}
 	// Each reading is encoded once, straight into the message, and taken
 	// back out if it would cross the limit.
-	payload := telemetry.AppendBatch(make([]byte, 0, min(limit, 160*n+128)), p.device, d.epoch, nil)
-	payload = payload[:len(payload)-len("]}")]
+	payload := telemetry.AppendBatchStart(make([]byte, 0, min(limit, 160*n+128)), p.device, d.epoch)
 	var seqs []uint64
 	for len(seqs) < n {
 		seq, v, ok, err := d.peek(cur)
@@ -485,15 +484,16 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 			payload = append(payload, ',')
 		}
 		payload = telemetry.AppendRecordItem(payload, seq, &v)
-		if len(payload)+len("]}") > limit {
-			if len(seqs) == 0 && len(payload)+len("]}") <= hard {
+		if size := len(payload) + telemetry.BatchEndLen; size > limit {
+			if len(seqs) == 0 && size <= hard {
 				cur.head++
 				seqs = append(seqs, seq)
 				break // alone, within what the settings allow
 			}
-			size := len(payload) + len("]}") - mark + telemetry.BatchOverhead(p.device, d.epoch)
 			payload = payload[:mark]
 			if len(seqs) == 0 {
+				// Nothing before it: size is this reading alone in a
+				// batch, over what the settings allow.
 				cur.head++
 				d.tooLarge(seq, &v, size, hard)
 				continue
@@ -509,7 +509,7 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 	if len(seqs) == 0 {
 		return nil, nil
 	}
-	return &message{payload: append(payload, "]}"...), seqs: seqs}, nil
+	return &message{payload: telemetry.AppendBatchEnd(payload), seqs: seqs}, nil
 }
 
 func (d *drainer) tooLarge(seq uint64, v *telemetry.RecordView, size, limit int) {

@@ -129,24 +129,29 @@ func TestPackBatchesByCountAndBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bySeq := map[uint64]telemetry.Reading{}
+	bySeq := map[uint64]telemetry.RecordView{}
 	for _, r := range recs {
-		rd, err := telemetry.UnmarshalRecord(r.Data)
+		v, err := telemetry.ParseRecord(r.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		bySeq[r.Seq] = rd
+		bySeq[r.Seq] = v
 	}
 	msgs := drainAll(t, newDrainer(p))
 	var got []uint64
 	for _, m := range msgs {
-		// Built a reading at a time, byte for byte what AppendBatch makes.
-		var items []telemetry.Item
-		for _, s := range m.seqs {
-			items = append(items, telemetry.Item{Seq: s, Reading: bySeq[s]})
+		// Built a reading at a time, readings taken back out at the
+		// limit, yet byte for byte the batch of its seqs framed whole.
+		want := telemetry.AppendBatchStart(nil, kit, buf.Epoch())
+		for i, s := range m.seqs {
+			if i > 0 {
+				want = append(want, ',')
+			}
+			v := bySeq[s]
+			want = telemetry.AppendRecordItem(want, s, &v)
 		}
-		if want := telemetry.AppendBatch(nil, kit, buf.Epoch(), items); string(want) != string(m.payload) {
-			t.Fatalf("packed\n%s\nAppendBatch\n%s", m.payload, want)
+		if want = telemetry.AppendBatchEnd(want); string(want) != string(m.payload) {
+			t.Fatalf("packed\n%s\nwant\n%s", m.payload, want)
 		}
 		if len(m.payload) > 2048 {
 			t.Errorf("%d-byte message over 2KiB", len(m.payload))
@@ -217,7 +222,8 @@ func TestPackDropsOversizedReading(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := appendReadings(t, buf, "air", 2)
-			if _, err := buf.Append(rec); err != nil {
+			hugeSeq, err := buf.Append(rec)
+			if err != nil {
 				t.Fatal(err)
 			}
 			b := appendReadings(t, buf, "air", 2)
@@ -235,6 +241,20 @@ func TestPackDropsOversizedReading(t *testing.T) {
 			}
 			if sink.count("discarding a reading larger than batch.max_bytes") != 1 {
 				t.Fatal("oversized reading not logged")
+			}
+			// The size logged is the reading's own message, as it
+			// would have gone alone.
+			v, err := telemetry.ParseRecord(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			alone := telemetry.AppendRecordMessage(nil, kit, buf.Epoch(), hugeSeq, &v)
+			if batch > 1 {
+				alone = telemetry.AppendBatchStart(nil, kit, buf.Epoch())
+				alone = telemetry.AppendBatchEnd(telemetry.AppendRecordItem(alone, hugeSeq, &v))
+			}
+			if want := fmt.Sprintf(" bytes=%d ", len(alone)); !strings.Contains(sink.String(), want) {
+				t.Fatalf("log does not say%s:\n%s", want, sink.String())
 			}
 		})
 	}

@@ -28,7 +28,7 @@ type step struct {
 // were removed remotely and return to the config file's values; a delta
 // mentions only what changed.
 func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
-	p := parseDesired(doc, s.names)
+	p := parseDesired(doc, s.base.names)
 	var out outcome
 	if full {
 		// The whole desired state is here, so its errors are exactly the
@@ -38,11 +38,11 @@ func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
 		for path := range p.errs {
 			bad[truncate(path, maxErrorKey)] = true
 		}
-		out.errsChanged = s.clearErrorsLocked(func(path string) bool { return !bad[path] })
+		out.errsChanged = s.errs.clear(func(path string) bool { return !bad[path] })
 	}
 	if len(p.errs) > 0 {
 		out.failed = true
-		if s.setErrorsLocked(p.errs) {
+		if s.errs.set(p.errs) {
 			out.errsChanged = true
 		}
 		s.log.Warn("shadow: desired state rejected, nothing applied", "count", len(p.errs), "errors", errorsValue(p.errs))
@@ -77,7 +77,7 @@ func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
 	}
 	if err != nil {
 		out.failed = true
-		out.errsChanged = s.setErrorsLocked(map[string]string{err.path: err.msg}) || out.errsChanged
+		out.errsChanged = s.errs.set(map[string]string{err.path: err.msg}) || out.errsChanged
 		s.log.Warn("shadow: desired state not applied", "path", err.path, "error", err.msg)
 		return out
 	}
@@ -85,9 +85,9 @@ func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
 	out.changed = !sameSettings(s.applied, next)
 	s.applied = next
 	if full {
-		out.errsChanged = s.clearErrorsLocked(func(string) bool { return true }) || out.errsChanged
+		out.errsChanged = s.errs.clear(func(string) bool { return true }) || out.errsChanged
 	} else {
-		out.errsChanged = s.clearErrorsLocked(func(path string) bool { return p.paths[path] }) || out.errsChanged
+		out.errsChanged = s.errs.clear(func(path string) bool { return p.paths[path] }) || out.errsChanged
 	}
 	for k := range p.sets {
 		out.valid = append(out.valid, k)
@@ -118,13 +118,13 @@ func (s *Shadow) planLocked(next map[key]setting) ([]step, *stepError) {
 	sort.Slice(keys, func(i, j int) bool { return keys[i].path() < keys[j].path() })
 	var steps []step
 	for _, k := range keys {
-		if k.sensor != "" && !s.names[k.sensor] {
+		if k.sensor != "" && !s.base.names[k.sensor] {
 			continue // the sensor is gone from the config file: nothing runs it
 		}
 		from, known := s.effectiveLocked(k)
 		to, ok := next[k]
 		if !ok {
-			if to, ok = s.baseLocked(k); !ok {
+			if to, ok = s.base.value(k); !ok {
 				return nil, &stepError{k.path(), "no config-file value to return to"}
 			}
 		}
@@ -173,71 +173,7 @@ func (s *Shadow) effectiveLocked(k key) (setting, bool) {
 	if v, ok := s.applied[k]; ok {
 		return v, true
 	}
-	return s.baseLocked(k)
-}
-
-// baseLocked is the config file's value of a setting.
-func (s *Shadow) baseLocked(k key) (setting, bool) {
-	switch k.field {
-	case fieldInterval:
-		d, ok := s.baseInterval[k.sensor]
-		return setting{raw: d.String(), d: d}, ok
-	case fieldEnabled:
-		on, ok := s.baseEnabled[k.sensor]
-		return setting{raw: on, on: on}, ok
-	case fieldBatch:
-		return setting{n: s.baseBatch}, true
-	}
-	return setting{}, false
-}
-
-// setErrorsLocked records errors entries, keys and messages trimmed and
-// their number bounded so the reported state stays small.
-func (s *Shadow) setErrorsLocked(errs map[string]string) bool {
-	changed := false
-	paths := make([]string, 0, len(errs))
-	for p := range errs {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		k, m := truncate(p, maxErrorKey), truncate(errs[p], maxErrorString)
-		if old, ok := s.errs[k]; ok && old == m {
-			continue
-		}
-		if _, ok := s.errs[k]; !ok && len(s.errs) >= maxErrors {
-			continue // the caller logs the count
-		}
-		s.errs[k] = m
-		changed = true
-	}
-	return changed
-}
-
-// trimmedErrors bounds what a desired document, which anyone with update
-// rights writes, can put in the log.
-func trimmedErrors(errs map[string]string) map[string]string {
-	paths := make([]string, 0, len(errs))
-	for p := range errs {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	out := map[string]string{}
-	for _, p := range paths[:min(len(paths), maxErrors)] {
-		out[truncate(p, maxErrorKey)] = truncate(errs[p], maxErrorString)
-	}
-	return out
-}
-
-func (s *Shadow) clearErrorsLocked(match func(path string) bool) bool {
-	changed := false
-	for p := range s.errs {
-		if match(p) {
-			delete(s.errs, p)
-			changed = true
-		}
-	}
-	return changed
+	return s.base.value(k)
 }
 
 func sameSettings(a, b map[key]setting) bool {
@@ -253,29 +189,14 @@ func sameSettings(a, b map[key]setting) bool {
 	return true
 }
 
-// settingsValue and errorsValue put one attribute per desired path in a
-// log line, sorted (errors.sensors.sim.interval="must be ..."): a Go map
-// would print as map[...], which no one reads or parses.
+// settingsValue puts one attribute per desired path in a log line,
+// sorted (sensors.sim.interval=5s): a Go map would print as map[...],
+// which no one reads or parses. errorsValue does the same for errors.
 func settingsValue(m map[key]setting) slog.Value {
 	attrs := make([]slog.Attr, 0, len(m))
 	for k, v := range m {
 		attrs = append(attrs, slog.String(k.path(), fmt.Sprint(v.raw)))
 	}
 	sort.Slice(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
-	return slog.GroupValue(attrs...)
-}
-
-// errorsValue is bounded like the reported errors (a desired document
-// is anyone's with update rights), saying how many it left out.
-func errorsValue(errs map[string]string) slog.Value {
-	kept := trimmedErrors(errs)
-	attrs := make([]slog.Attr, 0, len(kept)+1)
-	for p, m := range kept {
-		attrs = append(attrs, slog.String(p, m))
-	}
-	sort.Slice(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
-	if n := len(errs) - len(kept); n > 0 {
-		attrs = append(attrs, slog.Int("not_shown", n))
-	}
 	return slog.GroupValue(attrs...)
 }

@@ -31,7 +31,7 @@ func benchShadow(b *testing.B) (*Shadow, *liveState) {
 		b.Fatal(err)
 	}
 	s.mu.Lock()
-	s.snapshotBaseLocked(live.get())
+	s.base.snapshot(live.get())
 	s.mu.Unlock()
 	return s, live
 }

@@ -41,6 +41,14 @@ func (k key) path() string {
 	return "sensors." + k.sensor + "." + k.field
 }
 
+// reportedPath is where a setting is echoed in reported.
+func (k key) reportedPath() []string {
+	if k == batchKey {
+		return []string{"mqtt", "batch", "max_readings"}
+	}
+	return []string{"sensors", k.sensor, k.field}
+}
+
 // setting is one validated desired value: raw is echoed in reported,
 // the rest is what the Target gets.
 type setting struct {

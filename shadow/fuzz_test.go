@@ -44,7 +44,7 @@ func FuzzDelta(f *testing.F) {
 		// return to the config file's values.
 		start, _ := decodeObject([]byte(`{"sensors":{"a":{"interval":"30s"}},"mqtt":{"batch":{"max_readings":4}}}`))
 		s.mu.Lock()
-		s.snapshotBaseLocked(live.get())
+		s.base.snapshot(live.get())
 		if out := s.applyLocked(start, false); out.failed {
 			s.mu.Unlock()
 			t.Fatal("start settings refused")

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/kitd-dev/kitd/internal/safefile"
 )
@@ -18,6 +19,96 @@ type stateFile struct {
 	Device  string         `json:"device"`
 	Shadow  string         `json:"shadow,omitempty"`
 	Desired map[string]any `json:"desired"`
+}
+
+// ApplyPersisted loads the state file and applies its desired settings
+// over the config file; call it at start, before connecting, so a reboot
+// while offline keeps the remote configuration. A missing file is no
+// settings. A corrupt file is logged, set aside as <state_file>.bad and
+// the agent starts from its config file (nil is returned). Settings that
+// no longer fit the config file (a sensor removed) are dropped and shown
+// in reported errors; the others are applied. The error reports what
+// could not be read or applied.
+func (s *Shadow) ApplyPersisted() error {
+	if !s.cfg.Enabled {
+		return nil
+	}
+	st := s.state()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.base.snapshot(st)
+	doc, err := s.load()
+	if errors.Is(err, ErrCorruptState) {
+		s.log.Error("shadow: starting from the config file", "error", err)
+		return nil
+	}
+	if err != nil || doc == nil {
+		return err
+	}
+	return s.reapplyLocked(doc)
+}
+
+// Reapply sets a new base after the config file was re-read (SIGHUP) and
+// applies the persisted desired settings over it again. The Target must
+// already hold the new file's values.
+func (s *Shadow) Reapply(sensors []string, batchMaxReadings int) error {
+	if !s.cfg.Enabled {
+		return nil
+	}
+	st := s.state()
+	s.mu.Lock()
+	s.base = newBase(sensors, batchMaxReadings)
+	s.base.snapshot(st)
+	doc := s.desiredDocLocked()
+	err := s.reapplyLocked(doc)
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// reapplyLocked applies doc over a Target that holds the config file's
+// values. Unlike a remote document it applies what it can: these settings
+// were valid once, and one sensor removed from the file must not discard
+// the rest.
+func (s *Shadow) reapplyLocked(doc map[string]any) error {
+	prev := s.applied
+	p := parseDesired(doc, s.base.names)
+	if len(p.errs) > 0 {
+		s.log.Warn("shadow: persisted desired settings no longer fit the config file; dropped", "errors", errorsValue(p.errs))
+		s.errs.set(p.errs)
+	}
+	s.applied = map[key]setting{}
+	var errs []error
+	for _, k := range sortedSettingKeys(p.sets) {
+		v := p.sets[k]
+		if err := s.call(k, v); err != nil {
+			errs = append(errs, fmt.Errorf("shadow: %s: %w", k.path(), err))
+			s.errs.set(map[string]string{k.path(): "not applied: " + err.Error()})
+			continue
+		}
+		s.applied[k] = v
+	}
+	if len(s.applied) > 0 {
+		s.log.Info("shadow: persisted desired settings applied", "settings", settingsValue(s.applied))
+	}
+	if !sameSettings(prev, s.applied) || len(p.errs) > 0 || len(errs) > 0 {
+		if err := s.saveLocked(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sortedSettingKeys(m map[key]setting) []key {
+	ks := make([]key, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].path() < ks[j].path() })
+	return ks
 }
 
 // desiredDocLocked is the applied settings as a desired document.

@@ -204,7 +204,7 @@ func TestReapplyAfterReload(t *testing.T) {
 	}
 	k.s.mu.Lock()
 	errs := copyErrs(k.s.errs)
-	base, batch := k.s.baseInterval["a"], k.s.baseBatch
+	base, batch := k.s.base.interval["a"], k.s.base.batch
 	k.s.mu.Unlock()
 	if !strings.Contains(errs["sensors.b"], "no such sensor") {
 		t.Fatalf("dropped setting not reported: %v", errs)

@@ -208,7 +208,7 @@ func TestVersionConflictRetried(t *testing.T) {
 	})
 	conflicts := rejected.matching(func(m spyMsg) bool {
 		tok, _ := m.payload["clientToken"].(string)
-		return m.payload["code"] == float64(409) && m.payload["message"] == "Version conflict" && strings.HasPrefix(tok, k.s.tokenID)
+		return m.payload["code"] == float64(409) && m.payload["message"] == "Version conflict" && strings.HasPrefix(tok, k.s.tokens.id)
 	})
 	if len(conflicts) != 2 {
 		t.Fatalf("saw %d version conflicts for the kit's updates, want 2", len(conflicts))
@@ -356,7 +356,7 @@ func TestReportsOnlyChangesRateLimited(t *testing.T) {
 	mine := func() []spyMsg {
 		return updates.matching(func(m spyMsg) bool {
 			tok, _ := m.payload["clientToken"].(string)
-			return strings.HasPrefix(tok, k.s.tokenID)
+			return strings.HasPrefix(tok, k.s.tokens.id)
 		})
 	}
 	eventually(t, "connect report seen", func() bool { return len(mine()) == 1 })

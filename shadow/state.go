@@ -138,7 +138,7 @@ func (s *Shadow) buildWith(st State, lastErrorMax int) map[string]any {
 			byReason[r] = n
 		}
 	}
-	var batch any = s.baseBatch
+	var batch any = s.base.batch
 	if v, ok := s.applied[batchKey]; ok {
 		batch = v.raw
 	}

@@ -20,9 +20,8 @@ func TestGapRecord(t *testing.T) {
 	if got != want {
 		t.Fatalf("single form\n got %s\nwant %s", got, want)
 	}
-	batch := AppendBatch(nil, "kit-001", "e1", nil)
-	batch = append(batch[:len(batch)-2], AppendRecordItem(nil, 42, &v)...)
-	batch = append(batch, "]}"...)
+	batch := AppendBatchStart(nil, "kit-001", "e1")
+	batch = AppendBatchEnd(AppendRecordItem(batch, 42, &v))
 	var m struct {
 		Readings []struct {
 			Seq    uint64

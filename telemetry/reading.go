@@ -47,19 +47,3 @@ type Reading struct {
 	// the wire contract's units.
 	Values map[string]float64
 }
-
-// Restamp re-dates an unsynced reading taken in this boot once the clock is
-// synchronized: the wall time now minus the monotonic time elapsed since the
-// sample. Readings from an earlier boot cannot be corrected (their monotonic
-// clock is gone) and stay unsynced.
-func (r *Reading) Restamp(now time.Time, nowMono time.Duration, boot uint64) {
-	r.Time, r.Clock = restamp(r.Time, r.Clock, r.Boot, r.Mono, now, nowMono, boot)
-}
-
-// restamp is Restamp's rule for a reading's fields, shared with RecordView.
-func restamp(t time.Time, c ClockState, boot uint64, mono time.Duration, now time.Time, nowMono time.Duration, nowBoot uint64) (time.Time, ClockState) {
-	if c != ClockUnsynced || boot != nowBoot || nowMono < mono {
-		return t, c
-	}
-	return now.Add(-(nowMono - mono)), ClockCorrected
-}

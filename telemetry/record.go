@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"time"
 )
 
 // The buffer stores readings in this compact binary form rather than as
@@ -49,52 +48,6 @@ func MarshalRecord(dst []byte, r Reading) ([]byte, error) {
 	}
 	return dst, nil
 }
-
-// UnmarshalRecord decodes a stored record. It never panics on bad bytes.
-func UnmarshalRecord(b []byte) (Reading, error) {
-	var r Reading
-	d := decoder{b: b}
-	if v := d.byte(); v != recordVersion {
-		return r, fmt.Errorf("%w: version %d", ErrRecord, v)
-	}
-	r.Clock = ClockState(d.byte())
-	if r.Clock > ClockCorrected {
-		return r, fmt.Errorf("%w: clock state %d", ErrRecord, r.Clock)
-	}
-	r.Time = time.Unix(0, int64(d.u64())).UTC()
-	r.Boot = d.u64()
-	r.Mono = time.Duration(d.u64())
-	r.Sensor = d.str()
-	n := int(d.byte())
-	r.Values = make(map[string]float64, n)
-	for i := 0; i < n; i++ {
-		name := d.str()
-		r.Values[name] = math.Float64frombits(d.u64())
-	}
-	if d.err || len(d.b) != 0 {
-		return Reading{}, fmt.Errorf("%w: length", ErrRecord)
-	}
-	return r, nil
-}
-
-type decoder struct {
-	b   []byte
-	err bool
-}
-
-func (d *decoder) take(n int) []byte {
-	if d.err || len(d.b) < n {
-		d.err = true
-		return make([]byte, n)
-	}
-	p := d.b[:n]
-	d.b = d.b[n:]
-	return p
-}
-
-func (d *decoder) byte() byte  { return d.take(1)[0] }
-func (d *decoder) u64() uint64 { return binary.LittleEndian.Uint64(d.take(8)) }
-func (d *decoder) str() string { return string(d.take(int(d.byte()))) }
 
 func sortedNames(m map[string]float64) []string {
 	names := make([]string, 0, len(m))

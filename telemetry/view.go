@@ -11,8 +11,9 @@ import (
 // RecordView is a stored record parsed in place: the header fields
 // decoded, the sensor name and values left in the record's bytes. Draining
 // a backlog turns records into wire JSON through it with no map, no sort
-// and no allocation per reading; UnmarshalRecord and AppendMessage remain
-// the reference the view's output is tested against, byte for byte.
+// and no allocation per reading. Tests hold its output byte for byte to
+// the straightforward way, a record decoded into a Reading and that
+// encoded (reference_test.go).
 //
 // A view aliases the bytes it was parsed from: they must not change while
 // the view is in use.
@@ -35,9 +36,9 @@ type RecordView struct {
 	gapFrom, gapTo uint64
 }
 
-// ParseRecord parses a stored record without copying it. It accepts and
-// rejects exactly the bytes UnmarshalRecord does, plus gap records
-// (MarshalGap), and never panics.
+// ParseRecord parses a stored record without copying it: the readings
+// MarshalRecord writes and the gap records MarshalGap writes. Other bytes
+// get an error wrapping ErrRecord, never a panic.
 func ParseRecord(b []byte) (RecordView, error) {
 	var v RecordView
 	if len(b) > 0 && b[0] == gapVersion {
@@ -46,7 +47,8 @@ func ParseRecord(b []byte) (RecordView, error) {
 		}
 		return v, nil
 	}
-	// The checks run in UnmarshalRecord's order so the errors match too.
+	// The checks run in the reference decoder's order (reference_test.go),
+	// which tests hold the errors to as well.
 	if len(b) == 0 || b[0] != recordVersion {
 		return v, fmt.Errorf("%w: version %d", ErrRecord, at(b, 0))
 	}
@@ -90,7 +92,7 @@ func ParseRecord(b []byte) (RecordView, error) {
 	return v, nil
 }
 
-// at is b[i], or 0 past its end (what UnmarshalRecord's decoder reads there).
+// at is b[i], or 0 past its end (what the reference decoder reads there).
 func at(b []byte, i int) byte {
 	if i < len(b) {
 		return b[i]
@@ -101,9 +103,15 @@ func at(b []byte, i int) byte {
 // Sensor is the sensor's name.
 func (v *RecordView) Sensor() string { return string(v.sensor) }
 
-// Restamp applies Reading.Restamp's rule to the view.
+// Restamp re-dates an unsynced reading taken in this boot once the clock is
+// synchronized: the wall time now minus the monotonic time elapsed since the
+// sample. Readings from an earlier boot cannot be corrected (their monotonic
+// clock is gone) and stay unsynced.
 func (v *RecordView) Restamp(now time.Time, nowMono time.Duration, boot uint64) {
-	v.Time, v.Clock = restamp(v.Time, v.Clock, v.Boot, v.Mono, now, nowMono, boot)
+	if v.Clock != ClockUnsynced || v.Boot != boot || nowMono < v.Mono {
+		return
+	}
+	v.Time, v.Clock = now.Add(-(nowMono - v.Mono)), ClockCorrected
 }
 
 // Reading decodes the view into a Reading (allocating its map).
@@ -118,8 +126,15 @@ func (v *RecordView) Reading() Reading {
 	return r
 }
 
-// AppendRecordMessage appends what AppendMessage appends for the decoded
-// view with seq.
+// AppendRecordMessage appends the one-reading wire message for the view
+// with seq:
+//
+//	{"device":"kit-001","epoch":"…","sensor":"soil-1","seq":42,"ts":"…","values":{"moisture":61.5}}
+//
+// epoch is omitted when empty; a gap record has its own fields (gap.go).
+// It is hand-written rather than encoding/json because draining a backlog
+// encodes millions of these and must keep up with the broker, not with
+// reflection.
 func AppendRecordMessage(dst []byte, device, epoch string, seq uint64, v *RecordView) []byte {
 	dst = appendHead(dst, device, epoch)
 	dst = append(dst, ',')
@@ -127,8 +142,8 @@ func AppendRecordMessage(dst []byte, device, epoch string, seq uint64, v *Record
 	return append(dst, '}')
 }
 
-// AppendRecordItem appends what AppendItem appends for the decoded view
-// with seq: one element of a batch's readings array.
+// AppendRecordItem appends the view with seq as one element of a batch's
+// readings array (AppendBatchStart): {"sensor":…,"seq":…,"ts":…,"values":{…}}.
 func AppendRecordItem(dst []byte, seq uint64, v *RecordView) []byte {
 	dst = append(dst, '{')
 	dst = appendViewFields(dst, seq, v)
@@ -140,7 +155,7 @@ func appendViewFields(dst []byte, seq uint64, v *RecordView) []byte {
 		return appendGapFields(dst, seq, v)
 	}
 	if !v.sorted {
-		return appendItemFields(dst, Item{Seq: seq, Reading: v.Reading()})
+		return appendReadingFields(dst, seq, v.Reading())
 	}
 	dst = appendFieldsHead(dst, v.sensor, seq, v.Time, v.Clock)
 	for p := v.values; len(p) > 0; {

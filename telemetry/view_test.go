@@ -42,28 +42,27 @@ func randomReading(rng *rand.Rand) Reading {
 }
 
 // viewMatches checks every output of the view against the reference path
-// (UnmarshalRecord, then AppendMessage and AppendItem).
+// (unmarshalRecord, then appendMessage and appendItem).
 func viewMatches(t *testing.T, rec []byte, seq uint64, device, epoch string) {
 	t.Helper()
-	r, uerr := UnmarshalRecord(rec)
+	r, uerr := unmarshalRecord(rec)
 	v, perr := ParseRecord(rec)
 	if perr == nil && v.IsGap() {
 		return // gap records are the view's alone; TestGapRecord covers them
 	}
 	if (uerr == nil) != (perr == nil) {
-		t.Fatalf("UnmarshalRecord: %v, ParseRecord: %v, for %x", uerr, perr, rec)
+		t.Fatalf("reference: %v, ParseRecord: %v, for %x", uerr, perr, rec)
 	}
 	if uerr != nil {
 		if uerr.Error() != perr.Error() || !errors.Is(perr, ErrRecord) {
-			t.Fatalf("UnmarshalRecord: %v, ParseRecord: %v, for %x", uerr, perr, rec)
+			t.Fatalf("reference: %v, ParseRecord: %v, for %x", uerr, perr, rec)
 		}
 		return
 	}
-	it := Item{Seq: seq, Reading: r}
-	if got, want := AppendRecordMessage(nil, device, epoch, seq, &v), AppendMessage(nil, device, epoch, it); string(got) != string(want) {
+	if got, want := AppendRecordMessage(nil, device, epoch, seq, &v), appendMessage(nil, device, epoch, seq, r); string(got) != string(want) {
 		t.Fatalf("record %x\nview      %s\nreference %s", rec, got, want)
 	}
-	if got, want := AppendRecordItem([]byte("prefix"), seq, &v), AppendItem([]byte("prefix"), it); string(got) != string(want) {
+	if got, want := AppendRecordItem([]byte("prefix"), seq, &v), appendItem([]byte("prefix"), seq, r); string(got) != string(want) {
 		t.Fatalf("record %x\nview      %s\nreference %s", rec, got, want)
 	}
 	if v.Sensor() != r.Sensor || v.Clock != r.Clock || !v.Time.Equal(r.Time) || v.Boot != r.Boot || v.Mono != r.Mono {
@@ -156,14 +155,14 @@ func TestRecordViewRestamp(t *testing.T) {
 			t.Fatal(err)
 		}
 		nowMono := time.Duration(rng.Int64N(int64(2 * time.Hour)))
-		ref, _ := UnmarshalRecord(rec)
-		ref.Restamp(now, nowMono, 7)
+		ref, _ := unmarshalRecord(rec)
+		restampReading(&ref, now, nowMono, 7)
 		v, _ := ParseRecord(rec)
 		v.Restamp(now, nowMono, 7)
 		if v.Clock != ref.Clock || !v.Time.Equal(ref.Time) {
 			t.Fatalf("view %v %v, reading %v %v", v.Time, v.Clock, ref.Time, ref.Clock)
 		}
-		if got, want := AppendRecordItem(nil, 1, &v), AppendItem(nil, Item{Seq: 1, Reading: ref}); string(got) != string(want) {
+		if got, want := AppendRecordItem(nil, 1, &v), appendItem(nil, 1, ref); string(got) != string(want) {
 			t.Fatalf("view %s\nreference %s", got, want)
 		}
 	}
@@ -210,8 +209,8 @@ func BenchmarkTranscode(b *testing.B) {
 	b.Run("decode+encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			r, _ := UnmarshalRecord(rec)
-			buf = AppendMessage(buf[:0], "kit-001", "3f2a9c", Item{Seq: 123456, Reading: r})
+			r, _ := unmarshalRecord(rec)
+			buf = appendMessage(buf[:0], "kit-001", "3f2a9c", 123456, r)
 		}
 	})
 }

@@ -10,25 +10,27 @@ import (
 // TimeLayout is the wire form of ts: RFC 3339, UTC, milliseconds.
 const TimeLayout = "2006-01-02T15:04:05.000Z"
 
-// Item is a reading with the seq the buffer gave it.
-type Item struct {
-	Seq uint64
-	Reading
+// AppendBatchStart appends the batched wire message up to its readings:
+//
+//	{"device":"kit-001","epoch":"…","readings":[{"sensor":…,"seq":…,"ts":…,"values":{…}},…]}
+//
+// The readings follow one at a time (AppendRecordItem), separated by
+// commas, and AppendBatchEnd closes the message. A batch is framed by
+// hand so that a packer under a byte limit encodes each reading once,
+// straight into the message, and cuts it back out if it crosses the limit.
+func AppendBatchStart(dst []byte, device, epoch string) []byte {
+	dst = appendHead(dst, device, epoch)
+	return append(dst, `,"readings":[`...)
 }
 
-// AppendMessage appends the one-reading wire message:
-//
-//	{"device":"kit-001","epoch":"…","sensor":"soil-1","seq":42,"ts":"…","values":{"moisture":61.5}}
-//
-// epoch is omitted when empty. It is hand-written rather than encoding/json
-// because draining a backlog encodes millions of these and must keep up
-// with the broker, not with reflection.
-func AppendMessage(dst []byte, device, epoch string, it Item) []byte {
-	dst = appendHead(dst, device, epoch)
-	dst = append(dst, ',')
-	dst = appendItemFields(dst, it)
-	return append(dst, '}')
-}
+// BatchEndLen is what AppendBatchEnd adds: what a batch being packed
+// will grow by when it is closed.
+const BatchEndLen = len(batchEnd)
+
+const batchEnd = "]}"
+
+// AppendBatchEnd closes a batch opened by AppendBatchStart.
+func AppendBatchEnd(dst []byte) []byte { return append(dst, batchEnd...) }
 
 // appendHead writes {"device":…[,"epoch":…], the start of both message forms.
 func appendHead(dst []byte, device, epoch string) []byte {
@@ -41,52 +43,18 @@ func appendHead(dst []byte, device, epoch string) []byte {
 	return dst
 }
 
-// AppendBatch appends the batched wire message:
-//
-//	{"device":"kit-001","epoch":"…","readings":[{"sensor":…,"seq":…,"ts":…,"values":{…}},…]}
-func AppendBatch(dst []byte, device, epoch string, items []Item) []byte {
-	dst = appendHead(dst, device, epoch)
-	dst = append(dst, `,"readings":[`...)
-	for i, it := range items {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = AppendItem(dst, it)
-	}
-	return append(dst, "]}"...)
-}
-
-// AppendItem appends one reading as it stands inside a batch's readings
-// array: {"sensor":…,"seq":…,"ts":…,"values":{…}}. The publisher builds
-// batches with it one reading at a time, so packing under a byte limit
-// encodes each reading once.
-func AppendItem(dst []byte, it Item) []byte {
-	dst = append(dst, '{')
-	dst = appendItemFields(dst, it)
-	return append(dst, '}')
-}
-
-// BatchOverhead is the size of a batch message without its readings, and
-// ItemSize the size one reading adds: the publisher packs batches under the
-// payload limit with them.
-func BatchOverhead(device, epoch string) int {
-	return len(AppendBatch(nil, device, epoch, nil))
-}
-
-// ItemSize is the number of bytes it adds to a batch (comma included).
-func ItemSize(it Item) int {
-	return len(appendItemFields(nil, it)) + 3
-}
-
-func appendItemFields(dst []byte, it Item) []byte {
-	dst = appendFieldsHead(dst, it.Sensor, it.Seq, it.Time, it.Clock)
-	for i, name := range sortedNames(it.Values) {
+// appendReadingFields writes a reading's fields, inside its object's
+// braces, names in the wire order (sorted). The view takes this way for
+// records whose names are not stored in that order.
+func appendReadingFields(dst []byte, seq uint64, r Reading) []byte {
+	dst = appendFieldsHead(dst, r.Sensor, seq, r.Time, r.Clock)
+	for i, name := range sortedNames(r.Values) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = appendString(dst, name)
 		dst = append(dst, ':')
-		dst = appendFloat(dst, it.Values[name])
+		dst = appendFloat(dst, r.Values[name])
 	}
 	return append(dst, '}')
 }

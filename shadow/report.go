@@ -1,0 +1,141 @@
+package shadow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// maxConflictRetries bounds re-get-and-retry on 409, so two writers
+// racing forever cannot hold the session.
+const maxConflictRetries = 3
+
+// Reported returns the last reported document as the service holds it.
+func (s *Shadow) Reported() map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return copyObject(s.last)
+}
+
+// ReportDisconnected reports connected:false through the current
+// connection, if any, for a clean shutdown (a Will is not sent then).
+// Nothing is reported afterwards, not even on a new connection.
+func (s *Shadow) ReportDisconnected(ctx context.Context) error {
+	// Closing before anything can fail: even when connected:false cannot
+	// be sent, the status message that follows must not make a stopping
+	// agent report connected:true again.
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	select {
+	case s.reporting <- struct{}{}:
+		defer func() { <-s.reporting }()
+	case <-ctx.Done():
+		return fmt.Errorf("shadow: report disconnected: %w", ctx.Err())
+	}
+	s.mu.Lock()
+	ss := s.cur
+	s.mu.Unlock()
+	if ss == nil {
+		return nil
+	}
+	patch := map[string]any{"connected": false}
+	if _, err := ss.request(ctx, "update", s.topics.update(), map[string]any{"state": map[string]any{"reported": patch}}); err != nil {
+		return fmt.Errorf("shadow: report disconnected: %w", err)
+	}
+	s.mu.Lock()
+	applyPatch(s.last, patch)
+	s.mu.Unlock()
+	return nil
+}
+
+// report sends what changed in the reported state (full: everything),
+// versioned; on a version conflict it re-gets the document, which may
+// bring new desired settings, and tries again.
+func (ss *session) report(ctx context.Context, full bool) error {
+	s := ss.s
+	select {
+	case s.reporting <- struct{}{}:
+		defer func() { <-s.reporting }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for attempt := 0; ; attempt++ {
+		st := s.state()
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return nil
+		}
+		doc := s.buildLocked(st)
+		var patch map[string]any
+		if full {
+			patch = fullPatch(s.last, doc)
+		} else {
+			patch = diff(s.last, doc)
+		}
+		version := s.ver.known
+		s.mu.Unlock()
+		if len(patch) == 0 {
+			return nil
+		}
+		body := map[string]any{"state": map[string]any{"reported": patch}}
+		if version > 0 {
+			body["version"] = version
+		}
+		b, err := ss.request(ctx, "update", s.topics.update(), body)
+		var rej *RejectedError
+		if errors.As(err, &rej) && rej.Code == codeConflict && attempt < maxConflictRetries {
+			s.log.Info("shadow: version conflict; getting the document and retrying", "version", version)
+			if err := ss.refresh(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var acc struct {
+			Version int64 `json:"version"`
+		}
+		_ = json.Unmarshal(b, &acc)
+		s.mu.Lock()
+		applyPatch(s.last, patch)
+		s.ver.known = max(s.ver.known, acc.Version)
+		s.ver.report = acc.Version
+		s.mu.Unlock()
+		return nil
+	}
+}
+
+func (ss *session) reportLogged(ctx context.Context, full bool) {
+	if err := ss.report(ctx, full); err != nil && ctx.Err() == nil {
+		// The difference stays, so the next tick sends it again.
+		ss.s.log.Warn("shadow: report failed", "error", err)
+	}
+}
+
+// fullPatch is all of cur, plus null for what old has and cur does not.
+func fullPatch(old, cur map[string]any) map[string]any {
+	out := copyObject(cur)
+	addNulls(out, old, cur, true)
+	return out
+}
+
+func addNulls(out, old, cur map[string]any, top bool) {
+	for k, ov := range old {
+		nv, ok := cur[k]
+		if !ok {
+			if !top || ownKeys[k] {
+				out[k] = nil
+			}
+			continue
+		}
+		om, oIsMap := ov.(map[string]any)
+		nm, nIsMap := nv.(map[string]any)
+		if oIsMap && nIsMap {
+			addNulls(out[k].(map[string]any), om, nm, false)
+		}
+	}
+}
