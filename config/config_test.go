@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kitd-dev/kitd/pki"
+	"github.com/kitd-dev/kitd/internal/pki"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/sensors/sim"
 )

@@ -27,10 +27,10 @@ import (
 	"github.com/kitd-dev/kitd/agent"
 	"github.com/kitd-dev/kitd/config"
 	"github.com/kitd-dev/kitd/configs"
-	"github.com/kitd-dev/kitd/pki"
+	"github.com/kitd-dev/kitd/internal/pki"
+	"github.com/kitd-dev/kitd/internal/shadowemu"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
-	"github.com/kitd-dev/kitd/shadow/shadowemu"
 )
 
 // Device is the demo kit's id.

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
+	"github.com/kitd-dev/kitd/internal/pki"
 	"github.com/kitd-dev/kitd/internal/testkit"
-	"github.com/kitd-dev/kitd/pki"
 )
 
 // lifetime is one run of the process: the seqs it handed out.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/datasize"
-	"github.com/kitd-dev/kitd/pki"
+	"github.com/kitd-dev/kitd/internal/pki"
 )
 
 // tlsTestFiles makes a CA and a client pair in a temp dir.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/buffer"
-	"github.com/kitd-dev/kitd/pki"
+	"github.com/kitd-dev/kitd/internal/pki"
 )
 
 const telemetryTopic = "kits/" + kit + "/telemetry"

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitd-dev/kitd/internal/shadowemu"
 	"github.com/kitd-dev/kitd/internal/testkit"
-	"github.com/kitd-dev/kitd/shadow/shadowemu"
 )
 
 // The in-process broker `kitd demo` uses, with mutual TLS from pki: the

@@ -13,7 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
-	"github.com/kitd-dev/kitd/shadow/shadowemu"
+	"github.com/kitd-dev/kitd/internal/shadowemu"
 )
 
 // env is a real mTLS Mosquitto with the emulator serving shadows on it.

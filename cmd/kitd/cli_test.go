@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitd-dev/kitd/internal/pki"
 	"github.com/kitd-dev/kitd/internal/testkit"
-	"github.com/kitd-dev/kitd/pki"
 )
 
 type result struct {

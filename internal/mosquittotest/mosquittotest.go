@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kitd-dev/kitd/pki"
+	"github.com/kitd-dev/kitd/internal/pki"
 )
 
 // Observer is the client name (certificate CN) allowed to read every

@@ -12,7 +12,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
-	"github.com/kitd-dev/kitd/pki"
+	"github.com/kitd-dev/kitd/internal/pki"
 )
 
 // Broker is the in-process broker `kitd demo` runs (mochi), listening on
