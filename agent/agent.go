@@ -55,8 +55,9 @@ type Options struct {
 	// progress wraps the liveness probes; tests wedge a loop through it.
 	progress func(name string, probe func() time.Time) func() time.Time
 	// beforeBuild runs before a reload builds a part ("sensors",
-	// "delivery"); tests change files there, as a certificate renewal
-	// racing the reload would.
+	// "delivery") and as the shutdown begins ("shutdown"); tests change
+	// files there, as a certificate renewal racing the reload would, or
+	// wedge the shutdown.
 	beforeBuild func(part string)
 }
 
@@ -125,7 +126,11 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 		return fmt.Errorf("buffer: %w", err)
 	}
 	a.buf.Store(buf)
+	stopped := false // the bounded stop closes the buffer itself
 	defer func() {
+		if stopped {
+			return
+		}
 		if cerr := buf.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("buffer: %w", cerr))
 		}
@@ -179,8 +184,37 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 	a.log.Info("stopping")
 	wcancel()
 	wg.Wait()
-	a.shutdown()
-	return nil
+	stopped = true
+	return a.stopWithin(buf, a.cfg.MQTT.ShutdownTimeout+shutdownSlack)
+}
+
+// shutdownSlack is what the agent's stop may take beyond the publisher's
+// shutdown_timeout: the scheduler's stop (its calls are abandoned at their
+// deadline), the shadow's goodbye (2 s) and the buffer's final fsync.
+const shutdownSlack = 5 * time.Second
+
+// stopWithin runs the shutdown and the buffer's close under one deadline,
+// so a wedged part (a disk that no longer answers an fsync, a library
+// that ignores its deadline) cannot keep the agent from exiting: systemd
+// would otherwise kill it at TimeoutStopSec with no word in the log. What
+// the buffer had not fsynced is what a kill -9 loses (see buffer/doc.go).
+func (a *Agent) stopWithin(buf *buffer.Buffer, limit time.Duration) error {
+	done := make(chan error, 1)
+	go func() {
+		a.shutdown()
+		done <- buf.Close()
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("buffer: %w", err)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("stop did not finish within %s (shutdown_timeout + %s): exiting without waiting further", limit, shutdownSlack)
+	}
 }
 
 // shutdown stops intake first, then says goodbye on the shadow, then lets
@@ -189,6 +223,7 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 func (a *Agent) shutdown() {
 	a.lifecycle.Lock()
 	defer a.lifecycle.Unlock()
+	a.opts.beforeBuild("shutdown")
 	a.sched.Load().stop()
 	if sh := a.sh.Load(); sh != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

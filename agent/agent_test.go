@@ -305,3 +305,35 @@ sensors:
 		return a.Stats().Delivered >= delivered+10 && a.Stats().Connected
 	})
 }
+
+// The whole stop is bounded: a part that never finishes (here the shutdown
+// is wedged before it starts) cannot keep Run from returning, and the error
+// says so.
+func TestStopIsBounded(t *testing.T) {
+	path, cfg := offlineConfig(t, "1s")
+	cfg.MQTT.ShutdownTimeout = 500 * time.Millisecond
+	wedge := make(chan struct{})
+	defer close(wedge)
+	opts := Options{ConfigFile: path, Registry: testRegistry(t), Clock: clock.New(cfg.Clock), beforeBuild: func(part string) {
+		if part == "shutdown" {
+			<-wedge
+		}
+	}}
+	a, err := New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, nil) }()
+	testkit.WaitFor(t, 10*time.Second, "a reading", func() bool { return a.Stats().Pending > 0 })
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "did not finish within 5.5s") {
+			t.Fatalf("Run after a wedged stop: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return although its stop is bounded")
+	}
+}
