@@ -28,21 +28,13 @@ import (
 	"github.com/kitd-dev/kitd/telemetry"
 )
 
-// Clock is the system clock as the scheduler and publisher use it.
-type Clock interface {
-	Now() time.Time
-	Mono() time.Duration
-	Boot() uint64
-	Synced() bool
-}
-
 // Options are what the agent is built from.
 type Options struct {
 	// ConfigFile and Environ are re-read on Reload.
 	ConfigFile string
 	Environ    []string
 	Registry   *sensors.Registry
-	Clock      Clock
+	Clock      telemetry.Clock
 	Log        *slog.Logger
 	// Notifier talks to systemd; nil when not under systemd.
 	Notifier *systemd.Notifier

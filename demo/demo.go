@@ -31,6 +31,7 @@ import (
 	"github.com/kitd-dev/kitd/internal/shadowemu"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
+	"github.com/kitd-dev/kitd/telemetry"
 )
 
 // Device is the demo kit's id.
@@ -49,7 +50,7 @@ type Options struct {
 	Out, Err io.Writer
 	Log      *slog.Logger
 	Registry *sensors.Registry
-	Clock    agent.Clock
+	Clock    telemetry.Clock
 	Version  string
 }
 

@@ -14,7 +14,7 @@ import (
 
 // packer is a publisher that never connects, to drive the packing of
 // messages from a real buffer directly.
-func packer(t *testing.T, edit func(*Config), clk Clock) (*Publisher, *buffer.Buffer, *logSink) {
+func packer(t *testing.T, edit func(*Config), clk telemetry.Clock) (*Publisher, *buffer.Buffer, *logSink) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Broker = "tcp://127.0.0.1:1"

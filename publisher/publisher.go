@@ -17,16 +17,6 @@ import (
 	"github.com/kitd-dev/kitd/telemetry"
 )
 
-// Clock is what the publisher needs of the system clock: clock.System
-// implements it. Unsynced readings are re-stamped with it at send time, and
-// status messages are dated with it.
-type Clock interface {
-	Now() time.Time
-	Mono() time.Duration
-	Boot() uint64
-	Synced() bool
-}
-
 // Stats is a snapshot of the publisher's counters.
 type Stats struct {
 	// Connected is true while a connection is up.
@@ -105,7 +95,7 @@ type Publisher struct {
 	statusTopic    string
 	payloadLimit   int
 	buf            *buffer.Buffer
-	clk            Clock
+	clk            telemetry.Clock
 	log            *slog.Logger
 	lim            *limiter
 
@@ -148,11 +138,11 @@ type Publisher struct {
 
 // New checks cfg (Validate, files included) and device, and returns a
 // Publisher that drains buf. Nothing connects until Run.
-func New(cfg Config, device string, buf *buffer.Buffer, clk Clock, log *slog.Logger) (*Publisher, error) {
+func New(cfg Config, device string, buf *buffer.Buffer, clk telemetry.Clock, log *slog.Logger) (*Publisher, error) {
 	return newPublisher(cfg, device, buf, clk, log, defaultOptions())
 }
 
-func newPublisher(cfg Config, device string, buf *buffer.Buffer, clk Clock, log *slog.Logger, opt options) (*Publisher, error) {
+func newPublisher(cfg Config, device string, buf *buffer.Buffer, clk telemetry.Clock, log *slog.Logger, opt options) (*Publisher, error) {
 	var errs []error
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)

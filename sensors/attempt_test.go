@@ -14,7 +14,7 @@ import (
 // These tests call one sensor's attempt directly, without the loop's
 // timers, so they can count exactly.
 
-func attemptScheduler(t *testing.T, p *probe, c Config, clk Clock, sink Sink, log *logBuf) *Scheduler {
+func attemptScheduler(t *testing.T, p *probe, c Config, clk telemetry.Clock, sink Sink, log *logBuf) *Scheduler {
 	t.Helper()
 	if c.Name == "" {
 		c.Name = "s1"

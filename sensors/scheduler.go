@@ -13,20 +13,6 @@ import (
 	"github.com/kitd-dev/kitd/telemetry"
 )
 
-// Clock is what the scheduler needs of the system clock; clock.System
-// implements it.
-type Clock interface {
-	// Now is the wall clock, stamped on each reading.
-	Now() time.Time
-	// Mono is the boot-time clock, stamped on each reading so an unsynced
-	// timestamp can be corrected later; the deadband's silence uses it too.
-	Mono() time.Duration
-	// Boot identifies this boot.
-	Boot() uint64
-	// Synced reports whether Now can be trusted.
-	Synced() bool
-}
-
 // Sink takes a reading, typically appending it to the durable buffer. It
 // is called from each sensor's own goroutine, concurrently, and must not
 // keep or modify r.Values beyond the call's encoding of them. An error is
@@ -39,7 +25,7 @@ type Scheduler struct {
 	sensors []*sensor
 	byName  map[string]*sensor
 	sink    Sink
-	clk     Clock
+	clk     telemetry.Clock
 	log     *slog.Logger
 
 	// epoch is the monotonic origin of progress and busySince, which are
@@ -92,7 +78,7 @@ const (
 
 // NewScheduler validates cfgs with ValidateConfigs and prepares every
 // sensor; no hardware is touched until Run. A nil log discards.
-func NewScheduler(reg *Registry, cfgs []Config, sink Sink, clk Clock, log *slog.Logger) (*Scheduler, error) {
+func NewScheduler(reg *Registry, cfgs []Config, sink Sink, clk telemetry.Clock, log *slog.Logger) (*Scheduler, error) {
 	if reg == nil || sink == nil || clk == nil {
 		return nil, errors.New("sensors: NewScheduler needs a registry, a sink and a clock")
 	}

@@ -47,3 +47,20 @@ type Reading struct {
 	// the wire contract's units.
 	Values map[string]float64
 }
+
+// Clock is the system clock as readings are stamped with it: by the
+// scheduler when it takes a reading, by the publisher when it re-stamps one
+// taken before NTP synced, by the agent for gap records. clock.System
+// implements it. It is declared here, once, because all three stamp the
+// same fields of a Reading.
+type Clock interface {
+	// Now is the wall clock, stamped on each reading.
+	Now() time.Time
+	// Mono is the boot-time clock, stamped on each reading so an unsynced
+	// timestamp can be corrected later; the deadband's silence uses it too.
+	Mono() time.Duration
+	// Boot identifies this boot.
+	Boot() uint64
+	// Synced reports whether Now can be trusted.
+	Synced() bool
+}

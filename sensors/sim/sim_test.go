@@ -202,7 +202,7 @@ func TestOpenErrorAndOneUser(t *testing.T) {
 	}
 }
 
-// stepClock is a sensors.Clock whose time moves only when the sink moves
+// stepClock is a telemetry.Clock whose time moves only when the sink moves
 // it, so the sim and the scheduler see the same instant for a reading.
 type stepClock struct {
 	mu     sync.Mutex
