@@ -278,11 +278,13 @@ func (b *Buffer) Ack(seqs ...uint64) error {
 		}
 	}
 	n := b.acked.addSeqs(valid)
+	wake := false
 	if n > 0 {
+		wake = b.ackWakesLoopLocked()
 		b.cursorDirty = true
 	}
 	b.mu.Unlock()
-	if n > 0 {
+	if wake {
 		select {
 		case b.ackc <- struct{}{}:
 		default:
@@ -429,6 +431,29 @@ func (b *Buffer) loop() {
 		}
 		arm()
 	}
+}
+
+// ackWakesLoopLocked says whether an ack needs the loop now; it is called
+// before the ack marks the cursor dirty. The loop has three things to do
+// after an ack: arm the cursor save timer (only when the cursor was clean:
+// while it is dirty the timer is armed already, since every other path that
+// dirties it runs on the loop or wakes it), delete a segment the ack may
+// have completed (only if there is one besides the tail, which is never
+// deleted), and write pending gap records. At steady state none of these
+// holds for all but about one ack per sync_interval, and waking the loop
+// for every ack cost a goroutine wake-up per reading: at steady state kitd
+// run's CPU goes mostly to such wake-ups, not to the work (issue 10; e2e
+// BenchmarkSteadyState, README Measurements).
+func (b *Buffer) ackWakesLoopLocked() bool {
+	if !b.cursorDirty || len(b.gaps) > 0 {
+		return true
+	}
+	for _, s := range b.segs {
+		if s != b.tailSeg {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *Buffer) isCursorDirty() bool {

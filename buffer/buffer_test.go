@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/datasize"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -81,6 +82,30 @@ func TestAppendReadAck(t *testing.T) {
 	}
 	if st := b.Stats(); st.Pending != 4 || st.OldestSeq != 500 {
 		t.Errorf("stats after acks %+v", st)
+	}
+}
+
+// TestTailAcksDeleteSealedSegments acks each reading as a live publisher
+// does, right after its Append, so nearly every ack is of the tail segment
+// while the cursor is already dirty: the acks that no longer wake the loop.
+// Segments sealed meanwhile must still be deleted once fully acked.
+func TestTailAcksDeleteSealedSegments(t *testing.T) {
+	b := mustOpen(t, testConfig(t.TempDir())) // cursor saved hourly: dirty throughout
+	defer b.Close()
+	for i := 0; i < 200; i++ { // 4KiB segments: several rolls
+		seq, err := b.Append(payload(b.NextSeq(), 100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Ack(seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.WaitFor(t, 10*time.Second, "acked sealed segments deleted", func() bool {
+		return len(segFiles(t, b.dir)) == 1
+	})
+	if st := b.Stats(); st.Pending != 0 || st.NextSeq != 201 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 

@@ -202,21 +202,41 @@ func (e *env) openKit(file string, parts config.Parts) (*kit, error) {
 	return nil, err
 }
 
+// runtimeDefaults tunes the Go runtime for `kitd run` where the environment
+// does not say otherwise.
+func (e *env) runtimeDefaults() {
+	// A kit's live heap is well under 1 MiB, but Go's default
+	// lets garbage grow to a 4 MiB heap before collecting, which
+	// took the steady-state RSS over the 15 MB budget
+	// (DESIGN.md; e2e BenchmarkSteadyState: VmHWM 15.4 -> 14.4 MB
+	// with 10 sensors). Collect at half that unless the operator
+	// set GOGC; the extra collections cost well under 0.1% CPU.
+	if e.getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
+	// Each reading is a chain of goroutine hand-offs (sensor loop,
+	// driver call, buffer loop, drain loop, pump, paho's writer and
+	// reader) with a few microseconds of work each. With a P per core,
+	// a hand-off to an idle P wakes another thread (futex) that spins
+	// in the scheduler and sleeps again: with 10 sensors at 100 ms,
+	// scheduling was about half of kitd's CPU (perf: findRunnable,
+	// wakep, sysmon; strace -c: 9 futex calls per reading, 1 with one
+	// P), while the work fits one core many times over (a backlog
+	// drains at 70 k readings/s). One P cut CPU per reading to
+	// 0.65-0.8 of what it was (README, Measurements). A single-core Pi
+	// Zero has one P anyway. GOMAXPROCS in the environment still wins.
+	if e.getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+}
+
 func (e *env) runCmd() *cobra.Command {
 	var file string
 	c := &cobra.Command{
 		Use:   "run",
 		Short: "run the agent (the systemd service runs this)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// A kit's live heap is well under 1 MiB, but Go's default
-			// lets garbage grow to a 4 MiB heap before collecting, which
-			// took the steady-state RSS over the 15 MB budget
-			// (DESIGN.md; e2e BenchmarkSteadyState: VmHWM 15.4 -> 14.4 MB
-			// with 10 sensors). Collect at half that unless the operator
-			// set GOGC; the extra collections cost well under 0.1% CPU.
-			if e.getenv("GOGC") == "" {
-				debug.SetGCPercent(50)
-			}
+			e.runtimeDefaults()
 			k, err := e.openKit(file, config.AllParts)
 			if err != nil {
 				return err

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -350,5 +352,29 @@ func TestConfigCheckConflicts(t *testing.T) {
 	r = kitd(t, nil, nil, "config", "check", "-c", serial)
 	if r.code != 2 || !strings.Contains(r.stderr, "sensors[2] (dust).options: conflicts with sensors[1] (co2)") || !strings.Contains(r.stderr, "serial port /dev/ttyS0") {
 		t.Fatalf("two sensors on one serial port: %+v", r)
+	}
+}
+
+// TestRuntimeDefaults: `kitd run` takes one P and GOGC=50 unless the
+// environment names its own; the test puts the process's settings back.
+func TestRuntimeDefaults(t *testing.T) {
+	procs, gc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100)
+	t.Cleanup(func() {
+		runtime.GOMAXPROCS(procs)
+		debug.SetGCPercent(gc)
+	})
+	for _, c := range []struct {
+		environ       []string
+		procs, gcWant int
+	}{
+		{nil, 1, 50},
+		{[]string{"GOMAXPROCS=3", "GOGC=100"}, 3, 100},
+	} {
+		runtime.GOMAXPROCS(3)
+		debug.SetGCPercent(100)
+		(&env{environ: c.environ}).runtimeDefaults()
+		if p, g := runtime.GOMAXPROCS(0), debug.SetGCPercent(100); p != c.procs || g != c.gcWant {
+			t.Errorf("environ %q: GOMAXPROCS %d GOGC %d, want %d and %d", c.environ, p, g, c.procs, c.gcWant)
+		}
 	}
 }
