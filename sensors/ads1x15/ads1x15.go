@@ -3,6 +3,7 @@ package ads1x15
 import (
 	"context"
 	"fmt"
+	"github.com/kitd-dev/kitd/internal/wait"
 	"slices"
 	"time"
 
@@ -116,7 +117,7 @@ func NewI2C(b i2c.Bus, addr uint16, chip Chip, opts *Opts) (*Dev, error) {
 		return nil, fmt.Errorf("ads1x15: %s has no data rate %d (%v)", chip, o.DataRate, chip.Rates())
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = wait.Sleep
 	}
 	d := &Dev{
 		d:      i2c.Dev{Bus: b, Addr: addr},
@@ -200,14 +201,3 @@ func (d *Dev) config() (uint16, error) {
 func (d *Dev) Halt() error { return nil }
 
 func (d *Dev) String() string { return fmt.Sprintf("%s{%s}", d.chip, &d.d) }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

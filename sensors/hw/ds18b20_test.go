@@ -3,6 +3,7 @@ package hw
 import (
 	"context"
 	"errors"
+	"github.com/kitd-dev/kitd/internal/wait"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,7 +157,7 @@ func TestDS18B20BridgeSharedConversion(t *testing.T) {
 	var waits sleeps
 	h.Sleep = func(ctx context.Context, d time.Duration) error {
 		waits.sleep(ctx, d)
-		return sleepCtx(ctx, 200*time.Millisecond)
+		return wait.Sleep(ctx, 200*time.Millisecond)
 	}
 	var drivers []sensors.Driver
 	for _, id := range ids {
@@ -202,7 +203,7 @@ func TestDS18B20BridgeDeadline(t *testing.T) {
 	sim := newDS2482(0x18)
 	sim.add(probeID, 0x0191)
 	h := testHost(t, map[string]i2c.BusCloser{"/dev/i2c-1": sim})
-	h.Sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, 300*time.Millisecond) }
+	h.Sleep = func(ctx context.Context, d time.Duration) error { return wait.Sleep(ctx, 300*time.Millisecond) }
 	d, err := prepare(t, h, "ds18b20", bridgedOpts(probeID))(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kitd-dev/kitd/internal/wait"
 	"log/slog"
 	"sync"
 	"time"
@@ -59,7 +60,7 @@ func NewHost(log *slog.Logger) *Host {
 	}
 	h.OpenBus = h.openDevBus
 	h.ListBuses = listDevBuses
-	h.Sleep = sleepCtx
+	h.Sleep = wait.Sleep
 	h.now = time.Now
 	return h
 }
@@ -133,17 +134,6 @@ func (h *Host) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // sleep calls Sleep as it is at the time of the wait, for drivers that

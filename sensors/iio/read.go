@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kitd-dev/kitd/internal/wait"
 	"io/fs"
 	"math"
 	"os"
@@ -90,7 +91,7 @@ func Open(dir, name string, opts *Opts) (*Dev, error) {
 	}
 	d := &Dev{Device: dev, path: filepath.Join(dir, dev.Dir), opts: *opts}
 	if d.opts.Sleep == nil {
-		d.opts.Sleep = sleep
+		d.opts.Sleep = wait.Sleep
 	}
 	if d.opts.ReadFile == nil {
 		d.opts.ReadFile = os.ReadFile
@@ -330,15 +331,4 @@ func (d *Dev) number(path string) (float64, error) {
 		return 0, fmt.Errorf("iio: %s %s: %w: %q", d.Name, filepath.Base(path), ErrFormat, s)
 	}
 	return x, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

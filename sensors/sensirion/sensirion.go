@@ -11,6 +11,7 @@ package sensirion
 import (
 	"context"
 	"fmt"
+	"github.com/kitd-dev/kitd/internal/wait"
 	"time"
 )
 
@@ -69,13 +70,4 @@ func Temperature(ticks uint16) float64 {
 // Sleep waits d or until ctx ends: the measurement waits of these sensors
 // are where a read spends its time, so that is where it must notice its
 // deadline.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func Sleep(ctx context.Context, d time.Duration) error { return wait.Sleep(ctx, d) }
