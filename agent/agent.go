@@ -28,14 +28,18 @@ import (
 	"github.com/kitd-dev/kitd/telemetry"
 )
 
-// Options are what the agent is built from.
-type Options struct {
+// Deps are what the agent is given besides its config.
+type Deps struct {
 	// ConfigFile and Environ are re-read on Reload.
 	ConfigFile string
 	Environ    []string
-	Registry   *sensors.Registry
-	Clock      telemetry.Clock
-	Log        *slog.Logger
+	// Reloads asks for a Reload: each receive re-reads ConfigFile. Nil:
+	// only direct Reload calls reload.
+	Reloads  <-chan struct{}
+	Registry *sensors.Registry
+	Clock    telemetry.Clock
+	// Log is the logger; nil discards.
+	Log *slog.Logger
 	// Notifier talks to systemd; nil when not under systemd.
 	Notifier *systemd.Notifier
 	// WatchdogInterval is systemd's WatchdogSec; 0 disables the pings.
@@ -55,8 +59,9 @@ type Options struct {
 
 // Agent is one running kitd.
 type Agent struct {
-	opts    Options
+	deps    Deps
 	log     *slog.Logger
+	ran     atomic.Bool
 	started time.Time
 
 	// buf is set once Run has opened the buffer; Stats may be called
@@ -93,27 +98,34 @@ func (c *component[T]) stop() {
 // New builds the agent; Run starts it. cfg must be one config.Check
 // accepted (Reload takes the same path): validating it again here
 // would read the certificate files twice on the way to run.
-func New(cfg *config.Config, opts Options) (*Agent, error) {
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
+func New(cfg *config.Config, deps Deps) (*Agent, error) {
+	if deps.Registry == nil || deps.Clock == nil {
+		return nil, ErrMissingDeps
 	}
-	if opts.StatusInterval <= 0 {
-		opts.StatusInterval = 10 * time.Second
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	if opts.progress == nil {
-		opts.progress = func(_ string, p func() time.Time) func() time.Time { return p }
+	if deps.StatusInterval <= 0 {
+		deps.StatusInterval = 10 * time.Second
 	}
-	if opts.beforeBuild == nil {
-		opts.beforeBuild = func(string) {}
+	if deps.progress == nil {
+		deps.progress = func(_ string, p func() time.Time) func() time.Time { return p }
 	}
-	return &Agent{opts: opts, log: opts.Log, cfg: cfg}, nil
+	if deps.beforeBuild == nil {
+		deps.beforeBuild = func(string) {}
+	}
+	return &Agent{deps: deps, log: deps.Log, cfg: cfg}, nil
 }
 
-// Run runs the agent until ctx is done. A receive on reload re-reads the
-// config file. It returns nil after a clean shutdown.
-func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
+// Run runs the agent until ctx is done. A receive on Deps.Reloads
+// re-reads the config file. It returns nil after a clean shutdown, and
+// ErrRunTwice if called again.
+func (a *Agent) Run(ctx context.Context) (err error) {
+	if !a.ran.CompareAndSwap(false, true) {
+		return ErrRunTwice
+	}
 	a.started = time.Now()
-	buf, err := buffer.Open(a.cfg.Buffer, buffer.WithLogger(a.log), buffer.WithGapRecords(a.gapRecord))
+	buf, err := buffer.Open(a.cfg.Buffer, buffer.Deps{Log: a.log, GapRecord: a.gapRecord})
 	if err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
@@ -143,17 +155,17 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 	a.startDelivery(d)
 	a.certs = certsHash(a.cfg)
 
-	n := a.opts.Notifier
+	n := a.deps.Notifier
 	_ = n.Ready()
-	a.log.Info("kitd running", "device", a.cfg.Device.ID, "sensors", len(a.cfg.Sensors), "version", a.opts.Version)
+	a.log.Info("kitd running", "device", a.cfg.Device.ID, "sensors", len(a.cfg.Sensors), "version", a.deps.Version)
 
 	wctx, wcancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	if a.opts.WatchdogInterval > 0 {
+	if a.deps.WatchdogInterval > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			systemd.RunWatchdog(wctx, n, a.opts.WatchdogInterval, a.checks(), a.log)
+			systemd.RunWatchdog(wctx, n, a.deps.WatchdogInterval, a.checks(), a.log)
 		}()
 	}
 	wg.Add(1)
@@ -166,9 +178,9 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 		select {
 		case <-ctx.Done():
 			done = true
-		case <-reload:
+		case <-a.deps.Reloads:
 			if err := a.Reload(); err != nil {
-				a.log.Error("reload failed", "file", a.opts.ConfigFile, "err", err)
+				a.log.Error("reload failed", "file", a.deps.ConfigFile, "err", err)
 			}
 		}
 	}
@@ -215,7 +227,7 @@ func (a *Agent) stopWithin(buf *buffer.Buffer, limit time.Duration) error {
 func (a *Agent) shutdown() {
 	a.lifecycle.Lock()
 	defer a.lifecycle.Unlock()
-	a.opts.beforeBuild("shutdown")
+	a.deps.beforeBuild("shutdown")
 	a.sched.Load().stop()
 	if sh := a.sh.Load(); sh != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -228,8 +240,8 @@ func (a *Agent) shutdown() {
 }
 
 func (a *Agent) newScheduler(cfg *config.Config) (*sensors.Scheduler, error) {
-	a.opts.beforeBuild("sensors")
-	return sensors.NewScheduler(a.opts.Registry, cfg.Sensors, a.sink, a.opts.Clock, a.log)
+	a.deps.beforeBuild("sensors")
+	return sensors.NewScheduler(cfg.Sensors, sensors.Deps{Registry: a.deps.Registry, Sink: a.sink, Clock: a.deps.Clock, Log: a.log})
 }
 
 func (a *Agent) runSensors(sched *sensors.Scheduler) {
@@ -244,14 +256,17 @@ type delivery struct {
 }
 
 func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
-	a.opts.beforeBuild("delivery")
-	pub, err := publisher.New(cfg.MQTT, cfg.Device.ID, a.buf.Load(), a.opts.Clock, a.log)
+	a.deps.beforeBuild("delivery")
+	pub, err := publisher.New(cfg.MQTT, publisher.Deps{Device: cfg.Device.ID, Buffer: a.buf.Load(), Clock: a.deps.Clock, Log: a.log})
 	if err != nil {
 		return delivery{}, err
 	}
 	d := delivery{pub: pub}
 	if cfg.Shadow.Enabled {
-		sh, err := shadow.New(cfg.Shadow, cfg.Device.ID, cfg.SensorNames(), cfg.MQTT.Batch.MaxReadings, target{a}, a.shadowState, a.log)
+		sh, err := shadow.New(cfg.Shadow, shadow.Deps{
+			Device: cfg.Device.ID, Sensors: cfg.SensorNames(), BatchMaxReadings: cfg.MQTT.Batch.MaxReadings,
+			Target: target{a}, State: a.shadowState, Log: a.log,
+		})
 		if err != nil {
 			return delivery{}, err
 		}
@@ -292,7 +307,7 @@ func run[T any](v T, fn func(context.Context) error, log *slog.Logger, name stri
 // gapRecord stamps a gap the buffer found like a reading taken now, so it
 // carries the same clock state and is re-stamped the same way.
 func (a *Agent) gapRecord(g buffer.Gap) []byte {
-	clk := a.opts.Clock
+	clk := a.deps.Clock
 	tg := telemetry.Gap{From: g.From, To: g.To, Reason: g.Reason.String(), Time: clk.Now(), Boot: clk.Boot(), Mono: clk.Mono()}
 	if !clk.Synced() {
 		tg.Clock = telemetry.ClockUnsynced
@@ -321,11 +336,11 @@ func (a *Agent) sink(r telemetry.Reading) error {
 // identity, topics or the certificate files changed; the buffer is kept
 // (its settings apply at the next start).
 func (a *Agent) Reload() error {
-	n := a.opts.Notifier
+	n := a.deps.Notifier
 	_ = n.Reloading()
 	defer func() { _ = n.Ready() }()
 	const refused = "reload refused, keeping the running config"
-	cfg, err := config.Check(a.opts.ConfigFile, a.opts.Environ, a.opts.Registry)
+	cfg, err := config.Check(a.deps.ConfigFile, a.deps.Environ, a.deps.Registry)
 	if err != nil {
 		return fmt.Errorf("%s: %w", refused, err)
 	}
@@ -368,7 +383,7 @@ func (a *Agent) Reload() error {
 		}
 	}
 	a.cfg = cfg
-	a.log.Info("config reloaded", "file", a.opts.ConfigFile)
+	a.log.Info("config reloaded", "file", a.deps.ConfigFile)
 	return nil
 }
 
@@ -420,7 +435,7 @@ func (a *Agent) Stats() Stats {
 func (a *Agent) Shadow() *shadow.Shadow { return a.sh.Load() }
 
 func (a *Agent) reportStatus(ctx context.Context) {
-	t := time.NewTicker(a.opts.StatusInterval)
+	t := time.NewTicker(a.deps.StatusInterval)
 	defer t.Stop()
 	last := ""
 	for {
@@ -431,7 +446,7 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		}
 		line := fmt.Sprintf("%s, %d pending, %d dropped%s", state, s.Pending, s.Dropped, lossDetail(s.Lost))
 		if line != last {
-			_ = a.opts.Notifier.Status(line)
+			_ = a.deps.Notifier.Status(line)
 			last = line
 		}
 		select {
@@ -466,10 +481,10 @@ const bufferFailLimit = time.Minute
 // publisher loop stops the pings and systemd restarts the agent.
 func (a *Agent) checks() []systemd.Check {
 	// The loops tick at least every second; 3 s rides out a slow board.
-	maxAge := max(a.opts.WatchdogInterval/2, 3*time.Second)
+	maxAge := max(a.deps.WatchdogInterval/2, 3*time.Second)
 	return []systemd.Check{
-		systemd.ProgressCheck("scheduler", a.opts.progress("scheduler", func() time.Time { return a.sched.Load().v.Progress() }), maxAge),
-		systemd.ProgressCheck("publisher", a.opts.progress("publisher", func() time.Time { return a.pub.Load().v.Progress() }), maxAge),
+		systemd.ProgressCheck("scheduler", a.deps.progress("scheduler", func() time.Time { return a.sched.Load().v.Progress() }), maxAge),
+		systemd.ProgressCheck("publisher", a.deps.progress("publisher", func() time.Time { return a.pub.Load().v.Progress() }), maxAge),
 		func(now time.Time) error {
 			if since := a.buf.Load().FailingSince(); !since.IsZero() && now.Sub(since) > bufferFailLimit {
 				return fmt.Errorf("buffer: every write has failed for %s", now.Sub(since).Round(time.Second))
@@ -481,7 +496,7 @@ func (a *Agent) checks() []systemd.Check {
 
 // shadowState is the live state the shadow reports.
 func (a *Agent) shadowState() shadow.State {
-	st := shadow.State{Agent: shadow.Agent{Version: a.opts.Version, Arch: runtime.GOOS + "/" + runtime.GOARCH, Started: a.started}}
+	st := shadow.State{Agent: shadow.Agent{Version: a.deps.Version, Arch: runtime.GOOS + "/" + runtime.GOARCH, Started: a.started}}
 	for _, h := range a.sched.Load().v.Health() {
 		st.Sensors = append(st.Sensors, shadow.Sensor{
 			Name: h.Name, Driver: h.Driver, Interval: h.Interval, Enabled: h.Enabled,

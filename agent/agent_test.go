@@ -113,21 +113,20 @@ func testRegistry(t *testing.T) *sensors.Registry {
 	return r
 }
 
-func start(t *testing.T, path string, cfg *config.Config, opts Options) (*Agent, *testkit.LockedBuffer, func()) {
+func start(t *testing.T, path string, cfg *config.Config, deps Deps) (*Agent, *testkit.LockedBuffer, func()) {
 	t.Helper()
 	logs := &testkit.LockedBuffer{}
-	opts.ConfigFile = path
-	opts.Registry = testRegistry(t)
-	opts.Clock = clock.New(cfg.Clock)
-	opts.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := New(cfg, opts)
+	deps.ConfigFile = path
+	deps.Registry = testRegistry(t)
+	deps.Clock = clock.New(cfg.Clock)
+	deps.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	reload := make(chan struct{}, 1)
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, reload) }()
+	go func() { done <- a.Run(ctx) }()
 	stop := func() {
 		cancel()
 		select {
@@ -157,7 +156,7 @@ func TestReadyOfflineAndWatchdogFollowsTheLoops(t *testing.T) {
 	path, cfg := offlineConfig(t, "200ms")
 	var wedged atomic.Bool
 	frozen := time.Now()
-	a, _, stop := start(t, path, cfg, Options{
+	a, _, stop := start(t, path, cfg, Deps{
 		Notifier:         systemd.NewNotifier(sock.path),
 		WatchdogInterval: 1 * time.Second,
 		StatusInterval:   200 * time.Millisecond,
@@ -198,7 +197,7 @@ func TestReadyOfflineAndWatchdogFollowsTheLoops(t *testing.T) {
 func TestReload(t *testing.T) {
 	sock := listenNotify(t)
 	path, cfg := offlineConfig(t, "1s")
-	a, logs, _ := start(t, path, cfg, Options{Notifier: systemd.NewNotifier(sock.path)})
+	a, logs, _ := start(t, path, cfg, Deps{Notifier: systemd.NewNotifier(sock.path)})
 	testkit.WaitFor(t, 10*time.Second, "READY=1", func() bool { return sock.count("READY=1") == 1 })
 
 	good, _ := os.ReadFile(path)
@@ -271,7 +270,7 @@ sensors:
 	}
 	other := b.Client("someone-else") // a key that does not match the kit's certificate
 	var swapKey atomic.Bool
-	a, logs, _ := start(t, path, cfg, Options{beforeBuild: func(part string) {
+	a, logs, _ := start(t, path, cfg, Deps{beforeBuild: func(part string) {
 		if part == "delivery" && swapKey.Load() {
 			key, err := os.ReadFile(other.KeyFile)
 			if err != nil {
@@ -314,18 +313,18 @@ func TestStopIsBounded(t *testing.T) {
 	cfg.MQTT.ShutdownTimeout = 500 * time.Millisecond
 	wedge := make(chan struct{})
 	defer close(wedge)
-	opts := Options{ConfigFile: path, Registry: testRegistry(t), Clock: clock.New(cfg.Clock), beforeBuild: func(part string) {
+	deps := Deps{ConfigFile: path, Registry: testRegistry(t), Clock: clock.New(cfg.Clock), beforeBuild: func(part string) {
 		if part == "shutdown" {
 			<-wedge
 		}
 	}}
-	a, err := New(cfg, opts)
+	a, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, nil) }()
+	go func() { done <- a.Run(ctx) }()
 	testkit.WaitFor(t, 10*time.Second, "a reading", func() bool { return a.Stats().Pending > 0 })
 	cancel()
 	select {

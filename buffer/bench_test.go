@@ -94,7 +94,7 @@ func BenchmarkDiskBytesPerReading(b *testing.B) {
 	cfg.Dir = b.TempDir()
 	cfg.MinFreeBytes = 0
 	cfg.SyncInterval = 10 * time.Millisecond // many cursor saves within the run
-	buf := mustOpen(b, cfg, WithFS(fsys))
+	buf := mustOpen(b, cfg, Deps{FS: fsys})
 	p := payload(0, 100)
 	base := fsys.written.Load()
 	b.ResetTimer()

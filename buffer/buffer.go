@@ -17,41 +17,33 @@ type Record struct {
 	Data []byte
 }
 
-// Option changes how Open works.
-type Option func(*options)
+// Deps are what a Buffer is given besides its Config (the buffer section
+// of the config file). The zero Deps is usable: OSFS, logs discarded, gaps
+// only counted.
+type Deps struct {
+	// FS is where all file I/O goes; nil means OSFS.
+	FS FS
+	// Log receives drops, skipped corruption and repaired torn tails,
+	// with component=buffer added; nil discards (Stats reports drops
+	// either way).
+	Log *slog.Logger
+	// GapRecord, when set, makes the buffer write a record for every gap,
+	// encoded by it, so consumers learn of lost seqs from the stream
+	// itself: each gap is written once (ahead of the next append, or at
+	// once when the loop is idle), survives a crash until then in the
+	// cursor, and takes a seq of its own like any record. Nil: gaps are
+	// only counted (Stats).
+	GapRecord func(Gap) []byte
 
-type options struct {
-	fs          FS
-	log         *slog.Logger
-	gapRec      func(Gap) []byte
-	failpoint   func(name string) error
-	statfsDelay time.Duration
+	// failpoint is called at each named step of a segment roll, segment
+	// delete, cursor save and seq reservation (names as in failpoints.go);
+	// a non-nil error stops that operation there, which tests use to
+	// simulate a crash between any two steps.
+	failpoint func(name string) error
+	// statfsAlways makes every space check ask the file system (tests);
+	// otherwise the free-space figure may be statfsEveryDelay old.
+	statfsAlways bool
 }
-
-// WithFS makes the buffer do all file I/O through fsys instead of OSFS.
-func WithFS(fsys FS) Option { return func(o *options) { o.fs = fsys } }
-
-// WithLogger makes the buffer log drops, skipped corruption and repaired torn
-// tails to l. The default discards logs; Stats reports drops either way.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
-
-// WithGapRecords makes the buffer write a record for every gap, encoded by
-// rec, so consumers learn of lost seqs from the stream itself: each gap is
-// written once (ahead of the next append, or at once when the loop is
-// idle), survives a crash until then in the cursor, and takes a seq of its
-// own like any record. Without it gaps are only counted (Stats).
-func WithGapRecords(rec func(Gap) []byte) Option { return func(o *options) { o.gapRec = rec } }
-
-// withFailpoint installs a hook called at each named step of a segment roll,
-// segment delete, cursor save and seq reservation (names as in failpoints.go);
-// a non-nil error stops that operation there, which tests use to simulate a
-// crash between any two steps.
-func withFailpoint(f func(name string) error) Option {
-	return func(o *options) { o.failpoint = f }
-}
-
-// withStatfsDelay sets how stale the free-space figure may get (tests use 0).
-func withStatfsDelay(d time.Duration) Option { return func(o *options) { o.statfsDelay = d } }
 
 // Group commit bounds: a batch collects whatever appends are queued, up to
 // maxBatchBytes, so one write (and under SyncAlways one fsync) serves them all.
@@ -140,11 +132,11 @@ type appendReq struct {
 // recovers what is on disk and starts the background goroutine that Close
 // stops. A second Open of the same directory returns an error wrapping
 // ErrLocked.
-func Open(cfg Config, opts ...Option) (*Buffer, error) {
+func Open(cfg Config, deps Deps) (*Buffer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("buffer: config: %w", err)
 	}
-	b, err := newBuffer(cfg, opts)
+	b, err := newBuffer(cfg, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -172,24 +164,28 @@ func Open(cfg Config, opts ...Option) (*Buffer, error) {
 	return b, nil
 }
 
-func newBuffer(cfg Config, opts []Option) (*Buffer, error) {
-	o := options{
-		fs:          OSFS{},
-		log:         slog.New(slog.DiscardHandler),
-		failpoint:   func(string) error { return nil },
-		statfsDelay: statfsEveryDelay,
+func newBuffer(cfg Config, d Deps) (*Buffer, error) {
+	if d.FS == nil {
+		d.FS = OSFS{}
 	}
-	for _, opt := range opts {
-		opt(&o)
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.failpoint == nil {
+		d.failpoint = func(string) error { return nil }
+	}
+	statfsDelay := statfsEveryDelay
+	if d.statfsAlways {
+		statfsDelay = 0
 	}
 	return &Buffer{
 		cfg:         cfg,
 		dir:         cfg.Dir,
-		fs:          o.fs,
-		log:         o.log.With("component", "buffer", "dir", cfg.Dir),
-		fp:          o.failpoint,
-		statfsDelay: o.statfsDelay,
-		gapRec:      o.gapRec,
+		fs:          d.FS,
+		log:         d.Log.With("component", "buffer", "dir", cfg.Dir),
+		fp:          d.failpoint,
+		statfsDelay: statfsDelay,
+		gapRec:      d.GapRecord,
 		appendc:     make(chan *appendReq, appendQueue),
 		ackc:        make(chan struct{}, 1),
 		syncc:       make(chan chan error),

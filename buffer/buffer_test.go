@@ -35,7 +35,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "segment_bytes: ") {
 		t.Errorf("segment_bytes 100: %v", err)
 	}
-	if _, err := Open(bad); err == nil {
+	if _, err := Open(bad, Deps{}); err == nil {
 		t.Error("Open accepted a bad config")
 	}
 }
@@ -232,7 +232,7 @@ func TestLockAndReadStats(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	b := mustOpen(t, cfg)
 	defer b.Close()
-	_, err := Open(cfg)
+	_, err := Open(cfg, Deps{})
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), cfg.Dir) {
 		t.Fatalf("second Open: %v", err)
 	}
@@ -374,7 +374,7 @@ func TestSyncPolicies(t *testing.T) {
 		cfg.SegmentBytes = 1 * datasize.MiB
 		cfg.MaxBytes = 4 * datasize.MiB
 		cfg.Sync, cfg.SyncInterval = policy, interval
-		b := mustOpen(t, cfg, WithFS(fsys))
+		b := mustOpen(t, cfg, Deps{FS: fsys})
 		for i := 0; i < n; i++ {
 			if _, err := b.Append([]byte("x")); err != nil {
 				t.Fatal(err)
@@ -413,7 +413,7 @@ func TestGroupCommit(t *testing.T) {
 	cfg.SegmentBytes = 1 * datasize.MiB
 	cfg.MaxBytes = 4 * datasize.MiB
 	cfg.Sync = SyncAlways
-	b := mustOpen(t, cfg, WithFS(fsys))
+	b := mustOpen(t, cfg, Deps{FS: fsys})
 	defer b.Close()
 	const writers, each = 8, 50
 	var wg sync.WaitGroup
@@ -515,7 +515,7 @@ func TestMinFreeDropsOldest(t *testing.T) {
 		}
 		return capacity - used
 	}
-	b := mustOpen(t, cfg, WithFS(fsys), withStatfsDelay(0))
+	b := mustOpen(t, cfg, Deps{FS: fsys, statfsAlways: true})
 	defer b.Close()
 	appendN(t, b, 600, 100)
 	st := b.Stats()
@@ -565,7 +565,7 @@ func TestENOSPCDropsOldest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := newFaultFS()
 			cfg := testConfig(t.TempDir())
-			b := mustOpen(t, cfg, WithFS(fsys))
+			b := mustOpen(t, cfg, Deps{FS: fsys})
 			want := appendN(t, b, 100, 100) // three segments
 			first := segFiles(t, cfg.Dir)[0]
 			fsys.mu.Lock()
@@ -618,7 +618,7 @@ func TestENOSPCNothingToDrop(t *testing.T) {
 		mu.Unlock()
 		return []byte(fmt.Sprintf("gap %d-%d %s", g.From, g.To, g.Reason))
 	}
-	b := mustOpen(t, cfg, WithFS(fsys), WithGapRecords(rec))
+	b := mustOpen(t, cfg, Deps{FS: fsys, GapRecord: rec})
 	defer b.Close()
 	appendN(t, b, 10, 100)
 	fsys.setENOSPC(true, true)
@@ -650,7 +650,7 @@ func TestSeqNeverRepeats(t *testing.T) {
 			cfg := testConfig(t.TempDir())
 			cfg.Sync = policy
 			cfg.SegmentBytes = 64 * datasize.KiB
-			b := mustOpen(t, cfg, WithFS(fsys))
+			b := mustOpen(t, cfg, Deps{FS: fsys})
 			handed := uint64(0)
 			for round := 0; round < 3; round++ {
 				batch := make([][]byte, 10)
@@ -683,7 +683,7 @@ func TestSeqNeverRepeats(t *testing.T) {
 					fsys.powerLoss()
 				}
 				epoch := b.Epoch()
-				b = mustOpen(t, cfg, WithFS(newFaultFS()))
+				b = mustOpen(t, cfg, Deps{FS: newFaultFS()})
 				if b.NextSeq() <= handed {
 					t.Fatalf("round %d: next seq %d after handing out %d", round, b.NextSeq(), handed)
 				}
@@ -715,7 +715,7 @@ func TestReaderSeeksCheaply(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.SegmentBytes = 4 * datasize.MiB
 	cfg.MaxBytes = 16 * datasize.MiB
-	b := mustOpen(t, cfg, WithFS(fsys))
+	b := mustOpen(t, cfg, Deps{FS: fsys})
 	defer b.Close()
 	batch := make([][]byte, 1000)
 	for i := range batch {

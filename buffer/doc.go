@@ -122,7 +122,7 @@
 // ErrNoSpace; the refused records still get seqs (if the seq file can be
 // written) and a gap of reason full, so the loss is explained.
 //
-// Every loss is counted by Reason and, with WithGapRecords, written into the
+// Every loss is counted by Reason and, with Deps.GapRecord, written into the
 // log itself as a gap record ahead of the next append (at once when idle),
 // so a consumer can explain every missing seq from the stream alone.
 //

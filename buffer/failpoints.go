@@ -2,7 +2,7 @@ package buffer
 
 // Failpoints, named like bbolt's gofail points: each marks the gap between
 // two steps that a crash may fall into. Tests install a hook with
-// withFailpoint that stops the operation at the Nth hit of a name and then
+// Deps.failpoint that stops the operation at the Nth hit of a name and then
 // reopen the directory as a new process would.
 const (
 	fpAppendAfterWrite = "appendAfterWrite" // batch written, not yet published or fsynced

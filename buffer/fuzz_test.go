@@ -38,7 +38,7 @@ func FuzzRecover(f *testing.F) {
 		os.WriteFile(filepath.Join(dir, cursorFile), slots, 0o640)
 
 		cfg := testConfig(dir)
-		b, err := Open(cfg)
+		b, err := Open(cfg, Deps{})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -60,7 +60,7 @@ func FuzzRecover(f *testing.F) {
 		if err := b.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		b, err = Open(cfg)
+		b, err = Open(cfg, Deps{})
 		if err != nil {
 			t.Fatalf("reopen: %v", err)
 		}

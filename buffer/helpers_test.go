@@ -24,9 +24,14 @@ func testConfig(dir string) Config {
 	return cfg
 }
 
-func mustOpen(t testing.TB, cfg Config, opts ...Option) *Buffer {
+// mustOpen opens cfg with deps (at most one; none: the zero Deps).
+func mustOpen(t testing.TB, cfg Config, deps ...Deps) *Buffer {
 	t.Helper()
-	b, err := Open(cfg, opts...)
+	var d Deps
+	if len(deps) > 0 {
+		d = deps[0]
+	}
+	b, err := Open(cfg, d)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", cfg.Dir, err)
 	}

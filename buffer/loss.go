@@ -4,7 +4,7 @@ import "fmt"
 
 // Reason says why seqs below the next seq will never be delivered. Every
 // such seq is counted under one reason and, when the buffer writes gap
-// records (WithGapRecords), explained in band by one.
+// records (Deps.GapRecord), explained in band by one.
 type Reason uint8
 
 // Reasons. The names are the wire contract's gap reasons.

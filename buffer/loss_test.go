@@ -88,7 +88,7 @@ func TestSeqFileDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 			var gl gapLog
-			b := mustOpen(t, cfg, WithGapRecords(gl.rec))
+			b := mustOpen(t, cfg, Deps{GapRecord: gl.rec})
 			defer b.Close()
 			seq, err := b.Append([]byte("new"))
 			if err != nil {
@@ -160,10 +160,10 @@ func TestCursorAheadOfSeqFile(t *testing.T) {
 func TestCleanStopAndCrashGaps(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	var gl gapLog
-	b := mustOpen(t, cfg, WithGapRecords(gl.rec))
+	b := mustOpen(t, cfg, Deps{GapRecord: gl.rec})
 	appendN(t, b, 10, 50)
 	b.Close()
-	b = mustOpen(t, cfg, WithGapRecords(gl.rec))
+	b = mustOpen(t, cfg, Deps{GapRecord: gl.rec})
 	if seq, _ := b.Append([]byte("after clean stop")); seq != 11 {
 		t.Fatalf("seq after a clean stop: %d, want 11", seq)
 	}
@@ -174,7 +174,7 @@ func TestCleanStopAndCrashGaps(t *testing.T) {
 	}
 	b.Close()
 	cfg.Dir = crashed
-	b = mustOpen(t, cfg, WithGapRecords(gl.rec))
+	b = mustOpen(t, cfg, Deps{GapRecord: gl.rec})
 	defer b.Close()
 	seq, _ := b.Append([]byte("after crash"))
 	recs := readAll(t, b)
@@ -212,7 +212,7 @@ func TestCursorOfAnotherEpoch(t *testing.T) {
 func TestDeletedDirectory(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	var gl gapLog
-	b := mustOpen(t, cfg, WithGapRecords(gl.rec), withStatfsDelay(0))
+	b := mustOpen(t, cfg, Deps{GapRecord: gl.rec, statfsAlways: true})
 	appendN(t, b, 10, 50)
 	if err := os.RemoveAll(cfg.Dir); err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestDeletedDirectory(t *testing.T) {
 			t.Fatalf("reading %d appended after the deletion is lost after a restart", s)
 		}
 	}
-	if _, err := Open(cfg); err == nil {
+	if _, err := Open(cfg, Deps{}); err == nil {
 		t.Fatal("the recreated directory is not locked")
 	}
 }
@@ -355,7 +355,7 @@ func TestCursorVersion1Loads(t *testing.T) {
 func TestBrokenDiskFailingSince(t *testing.T) {
 	fsys := newFaultFS()
 	cfg := testConfig(t.TempDir())
-	b := mustOpen(t, cfg, WithFS(fsys))
+	b := mustOpen(t, cfg, Deps{FS: fsys})
 	defer b.Close()
 	appendN(t, b, 5, 50)
 	fsys.kill() // every mutating step fails from now on

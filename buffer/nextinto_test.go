@@ -100,7 +100,7 @@ func TestReaderKeepsWindowBetweenCalls(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.SegmentBytes = 4 * datasize.MiB
 	cfg.MaxBytes = 16 * datasize.MiB
-	b := mustOpen(t, cfg, WithFS(fsys))
+	b := mustOpen(t, cfg, Deps{FS: fsys})
 	defer b.Close()
 	batch := make([][]byte, 1000)
 	for i := range batch {

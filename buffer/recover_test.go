@@ -331,7 +331,7 @@ func crashWorkload(b *Buffer, m *crashModel, seed int64) error {
 // appends after recovery survive a reopen.
 func checkAfterCrash(t *testing.T, cfg Config, m *crashModel, powerLoss bool, what string) {
 	t.Helper()
-	b, err := Open(cfg)
+	b, err := Open(cfg, Deps{})
 	if err != nil {
 		t.Fatalf("%s: reopen: %v", what, err)
 	}
@@ -428,7 +428,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 				fsys.crashIn = n
 				cfg := crashConfig(t.TempDir(), run.policy)
 				m := newModel()
-				b, err := Open(cfg, WithFS(fsys))
+				b, err := Open(cfg, Deps{FS: fsys})
 				if err != nil {
 					if fsys.isDead() {
 						// Crashed while creating the buffer.
@@ -480,7 +480,7 @@ func TestCrashAtFailpoints(t *testing.T) {
 					}
 					cfg := crashConfig(t.TempDir(), run.policy)
 					m := newModel()
-					b, err := Open(cfg, WithFS(fsys), withFailpoint(hook))
+					b, err := Open(cfg, Deps{FS: fsys, failpoint: hook})
 					if err == nil {
 						crashWorkload(b, m, int64(hit))
 						b.Close()

@@ -17,7 +17,7 @@ func ReadStats(cfg Config) (Stats, error) {
 }
 
 func readStats(cfg Config, fsys FS) (Stats, error) {
-	b, err := newBuffer(cfg, []Option{WithFS(fsys)})
+	b, err := newBuffer(cfg, Deps{FS: fsys})
 	if err != nil {
 		return Stats{}, err
 	}

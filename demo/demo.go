@@ -149,7 +149,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := cfg.Validate(opts.Registry); err != nil {
 		return fmt.Errorf("configs/demo.yaml (embedded):\n%w", err)
 	}
-	a, err := agent.New(cfg, agent.Options{
+	a, err := agent.New(cfg, agent.Deps{
 		Registry: opts.Registry, Clock: opts.Clock, Log: opts.Log, Version: opts.Version,
 		StatusInterval: 5 * time.Second,
 	})
@@ -163,7 +163,7 @@ func Run(ctx context.Context, opts Options) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	runErr := make(chan error, 1)
-	go func() { runErr <- a.Run(runCtx, nil) }()
+	go func() { runErr <- a.Run(runCtx) }()
 
 	apply := func(doc map[string]any) {
 		if err := emu.UpdateDesired(Device, "", doc); err != nil {

@@ -33,7 +33,7 @@ func TestDamagedSeqFile(t *testing.T) {
 			// and the cursor is the only trace of the seqs used.
 			cfg := buffer.DefaultConfig()
 			cfg.Dir, cfg.MinFreeBytes = k.bufferDir(), 0
-			bf, err := buffer.Open(cfg)
+			bf, err := buffer.Open(cfg, buffer.Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}

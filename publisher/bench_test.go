@@ -69,7 +69,7 @@ func drainOnce(b *testing.B, br *mosquittotest.Broker, n, batch int) cpuUse {
 	bcfg.Sync = buffer.SyncNever
 	bcfg.MinFreeBytes = 0
 	bcfg.MaxBytes = 1 << 30
-	buf, err := buffer.Open(bcfg)
+	buf, err := buffer.Open(bcfg, buffer.Deps{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func drainOnce(b *testing.B, br *mosquittotest.Broker, n, batch int) cpuUse {
 	cfg := brokerConfig(br)
 	cfg.Batch.MaxReadings = batch
 	log, _ := newLog(b)
-	p, err := newPublisher(cfg, kit, buf, newTestClock(true), log, testOptions())
+	p, err := newPublisher(cfg, Deps{Device: kit, Buffer: buf, Clock: newTestClock(true), Log: log}, testOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func BenchmarkPack(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Broker = "tcp://127.0.0.1:1"
 			cfg.Batch.MaxReadings = batch
-			p, err := newPublisher(cfg, kit, buf, newTestClock(true), nil, testOptions())
+			p, err := newPublisher(cfg, Deps{Device: kit, Buffer: buf, Clock: newTestClock(true)}, testOptions())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -14,8 +14,9 @@ var (
 
 // Errors returned by Run.
 var (
-	// ErrRunning is returned when Run is called while (or after) it runs.
-	ErrRunning = errors.New("publisher: Run called twice")
+	// ErrRunTwice is returned when Run is called on a Publisher that
+	// runs or has run: its connection state is not reusable.
+	ErrRunTwice = errors.New("publisher: Run called twice")
 )
 
 // Errors returned by Session methods.

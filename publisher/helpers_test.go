@@ -57,9 +57,9 @@ func openBuffer(t testing.TB) *buffer.Buffer {
 	cfg.MinFreeBytes = 0
 	// Gap records as the agent makes them, so discards are explained in
 	// band in every test.
-	b, err := buffer.Open(cfg, buffer.WithGapRecords(func(g buffer.Gap) []byte {
+	b, err := buffer.Open(cfg, buffer.Deps{GapRecord: func(g buffer.Gap) []byte {
 		return telemetry.MarshalGap(nil, telemetry.Gap{From: g.From, To: g.To, Reason: g.Reason.String(), Time: time.Now()})
-	}))
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func (r *running) stop(t testing.TB) {
 func startPublisher(t testing.TB, cfg Config, buf *buffer.Buffer, opt options) *running {
 	t.Helper()
 	log, sink := newLog(t)
-	p, err := newPublisher(cfg, kit, buf, newTestClock(true), log, opt)
+	p, err := newPublisher(cfg, Deps{Device: kit, Buffer: buf, Clock: newTestClock(true), Log: log}, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

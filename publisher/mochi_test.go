@@ -48,7 +48,7 @@ func TestHermeticInProcessBroker(t *testing.T) {
 	cfg.MaxPublishRate = 0
 	cfg.Batch.MaxReadings = 20
 	log, _ := newLog(t)
-	p, err := newPublisher(cfg, kit, buf, newTestClock(true), log, testOptions())
+	p, err := newPublisher(cfg, Deps{Device: kit, Buffer: buf, Clock: newTestClock(true), Log: log}, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

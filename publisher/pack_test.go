@@ -26,7 +26,7 @@ func packer(t *testing.T, edit func(*Config), clk telemetry.Clock) (*Publisher, 
 	if clk == nil {
 		clk = newTestClock(true)
 	}
-	p, err := newPublisher(cfg, kit, buf, clk, log, testOptions())
+	p, err := newPublisher(cfg, Deps{Device: kit, Buffer: buf, Clock: clk, Log: log}, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,16 +322,16 @@ func TestNewRejects(t *testing.T) {
 		{"kits/1", "device.id: \"kits/1\": use 1-128"},
 		{"kit+", "use 1-128"},
 	} {
-		if _, err := New(cfg, tc.device, buf, newTestClock(true), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := New(cfg, Deps{Device: tc.device, Buffer: buf, Clock: newTestClock(true)}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("device %q: %v, want %q", tc.device, err, tc.want)
 		}
 	}
 	bad := cfg
 	bad.Broker = "ftp://x"
-	if _, err := New(bad, kit, buf, newTestClock(true), nil); err == nil || !strings.HasPrefix(err.Error(), "broker: ") {
+	if _, err := New(bad, Deps{Device: kit, Buffer: buf, Clock: newTestClock(true)}); err == nil || !strings.HasPrefix(err.Error(), "broker: ") {
 		t.Errorf("bad config: %v", err)
 	}
-	if _, err := New(cfg, kit, nil, newTestClock(true), nil); err == nil {
+	if _, err := New(cfg, Deps{Device: kit, Buffer: nil, Clock: newTestClock(true)}); err == nil {
 		t.Error("nil buffer accepted")
 	}
 }

@@ -136,17 +136,32 @@ type Publisher struct {
 	lastErr     atomic.Pointer[string]
 }
 
-// New checks cfg (Validate, files included) and device, and returns a
-// Publisher that drains buf. Nothing connects until Run.
-func New(cfg Config, device string, buf *buffer.Buffer, clk telemetry.Clock, log *slog.Logger) (*Publisher, error) {
-	return newPublisher(cfg, device, buf, clk, log, defaultOptions())
+// Deps are what a Publisher is given besides its Config (the mqtt section
+// of the config file).
+type Deps struct {
+	// Device is the device id (device.id), checked by
+	// telemetry.CheckDevice; it fills {device} in the topics.
+	Device string
+	// Buffer is drained by Run; required.
+	Buffer *buffer.Buffer
+	// Clock re-stamps readings taken before the clock synced; required.
+	Clock telemetry.Clock
+	// Log gets component=publisher added; nil discards.
+	Log *slog.Logger
 }
 
-func newPublisher(cfg Config, device string, buf *buffer.Buffer, clk telemetry.Clock, log *slog.Logger, opt options) (*Publisher, error) {
+// New checks cfg (Validate, files included) and deps, and returns a
+// Publisher that drains deps.Buffer. Nothing connects until Run.
+func New(cfg Config, deps Deps) (*Publisher, error) {
+	return newPublisher(cfg, deps, defaultOptions())
+}
+
+func newPublisher(cfg Config, deps Deps, opt options) (*Publisher, error) {
 	var errs []error
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	device, buf, clk, log := deps.Device, deps.Buffer, deps.Clock, deps.Log
 	if err := telemetry.CheckDevice(device); err != nil {
 		errs = append(errs, fmt.Errorf("device.id: %w", err))
 	}

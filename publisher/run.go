@@ -12,10 +12,10 @@ import (
 // connection back off and start again with a fresh client. When ctx ends
 // it flushes what it can, publishes connected:false and disconnects, all
 // within shutdown_timeout, waits for the hooks (within the same budget) and
-// returns nil. It returns ErrRunning if called twice.
+// returns nil. It returns ErrRunTwice if called twice.
 func (p *Publisher) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
-		return ErrRunning
+		return ErrRunTwice
 	}
 	if !p.broker.tls {
 		p.log.Warn("insecure: "+p.cfg.Broker+" is plain TCP without TLS; readings and the device identity are sent in the clear",

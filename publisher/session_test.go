@@ -25,7 +25,7 @@ func TestSessionHooks(t *testing.T) {
 	cfg := brokerConfig(b)
 	cfg.Broker = px.url()
 	log, _ := newLog(t)
-	p, err := newPublisher(cfg, kit, buf, newTestClock(true), log, testOptions())
+	p, err := newPublisher(cfg, Deps{Device: kit, Buffer: buf, Clock: newTestClock(true), Log: log}, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +90,8 @@ func TestSessionHooks(t *testing.T) {
 	obs.publish(t, "kits/"+kit+"/cmd", "again")
 	obs.waitFor(t, 10*time.Second, "a reply after the reconnect", replies(6))
 
-	if err := p.Run(ctx); !errors.Is(err, ErrRunning) {
-		t.Errorf("second Run: %v, want ErrRunning", err)
+	if err := p.Run(ctx); !errors.Is(err, ErrRunTwice) {
+		t.Errorf("second Run: %v, want ErrRunTwice", err)
 	}
 	cancel()
 	select {

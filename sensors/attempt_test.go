@@ -27,7 +27,7 @@ func attemptScheduler(t *testing.T, p *probe, c Config, clk telemetry.Clock, sin
 	if log != nil {
 		lg = log.logger()
 	}
-	s, err := NewScheduler(probeRegistry(t, map[string]*probe{c.Name: p}), []Config{c}, sink, clk, lg)
+	s, err := NewScheduler([]Config{c}, Deps{Registry: probeRegistry(t, map[string]*probe{c.Name: p}), Sink: sink, Clock: clk, Log: lg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func BenchmarkSchedulerSim(b *testing.B) {
 			c.Name, c.Driver, c.Interval = "sim", "sim", time.Second
 			var n int
 			sink := func(telemetry.Reading) error { n++; return nil }
-			s, err := sensors.NewScheduler(reg, []sensors.Config{c}, sink, clock.New(clock.Config{}), nil)
+			s, err := sensors.NewScheduler([]sensors.Config{c}, sensors.Deps{Registry: reg, Sink: sink, Clock: clock.New(clock.Config{})})
 			if err != nil {
 				b.Fatal(err)
 			}

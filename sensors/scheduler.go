@@ -76,9 +76,23 @@ const (
 	defaultStallGrace = time.Minute
 )
 
+// Deps are what a Scheduler is given besides its Configs (the sensors
+// section of the config file).
+type Deps struct {
+	// Registry resolves each sensor's driver; required.
+	Registry *Registry
+	// Sink takes every reading; required.
+	Sink Sink
+	// Clock stamps readings; required.
+	Clock telemetry.Clock
+	// Log gets component=sensors added; nil discards.
+	Log *slog.Logger
+}
+
 // NewScheduler validates cfgs with ValidateConfigs and prepares every
-// sensor; no hardware is touched until Run. A nil log discards.
-func NewScheduler(reg *Registry, cfgs []Config, sink Sink, clk telemetry.Clock, log *slog.Logger) (*Scheduler, error) {
+// sensor; no hardware is touched until Run.
+func NewScheduler(cfgs []Config, deps Deps) (*Scheduler, error) {
+	reg, sink, clk, log := deps.Registry, deps.Sink, deps.Clock, deps.Log
 	if reg == nil || sink == nil || clk == nil {
 		return nil, errors.New("sensors: NewScheduler needs a registry, a sink and a clock")
 	}

@@ -30,7 +30,7 @@ func newTestScheduler(t *testing.T, probes map[string]*probe, cfgs []Config, rec
 	if log != nil {
 		lg = log.logger()
 	}
-	s, err := NewScheduler(probeRegistry(t, probes), cfgs, rec.sink, newFakeClock(), lg)
+	s, err := NewScheduler(cfgs, Deps{Registry: probeRegistry(t, probes), Sink: rec.sink, Clock: newFakeClock(), Log: lg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,11 +403,11 @@ func TestControlErrors(t *testing.T) {
 
 func TestNewSchedulerValidates(t *testing.T) {
 	reg := probeRegistry(t, map[string]*probe{"a": {}})
-	_, err := NewScheduler(reg, []Config{{Name: "a", Driver: "probe"}}, (&sinkRec{}).sink, newFakeClock(), nil)
+	_, err := NewScheduler([]Config{{Name: "a", Driver: "probe"}}, Deps{Registry: reg, Sink: (&sinkRec{}).sink, Clock: newFakeClock()})
 	if err == nil || !strings.Contains(err.Error(), "sensors[0] (a).interval: must be positive") {
 		t.Fatalf("zero interval: %v", err)
 	}
-	_, err = NewScheduler(reg, []Config{{Name: "a", Driver: "probe", Interval: time.Second}}, nil, newFakeClock(), nil)
+	_, err = NewScheduler([]Config{{Name: "a", Driver: "probe", Interval: time.Second}}, Deps{Registry: reg, Clock: newFakeClock()})
 	if err == nil {
 		t.Fatal("nil sink accepted")
 	}

@@ -2,7 +2,6 @@ package shadow
 
 import (
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,7 +25,7 @@ func benchShadow(b *testing.B) (*Shadow, *liveState) {
 	live := &liveState{target: target, st: State{Sensors: sensors, Buffer: Buffer{DroppedRanges: [][2]uint64{{1, 2}}}}}
 	cfg := DefaultConfig()
 	cfg.StateFile = filepath.Join(b.TempDir(), "shadow.json")
-	s, err := New(cfg, kitID, names, 1, target, live.get, slog.New(slog.DiscardHandler))
+	s, err := New(cfg, Deps{Device: kitID, Sensors: names, BatchMaxReadings: 1, Target: target, State: live.get})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -59,11 +59,11 @@ func TestNewRefusesBadArguments(t *testing.T) {
 	// Ids that would break the shadow's topics, refused by the one rule
 	// (telemetry.CheckDevice) under the config key's name.
 	for _, dev := range []string{"", "a/b", "kit+", "#", "$aws"} {
-		if _, err := New(DefaultConfig(), dev, nil, 1, tg, st, nil); err == nil || !strings.Contains(err.Error(), "device.id: ") {
+		if _, err := New(DefaultConfig(), Deps{Device: dev, BatchMaxReadings: 1, Target: tg, State: st}); err == nil || !strings.Contains(err.Error(), "device.id: ") {
 			t.Errorf("device %q: %v", dev, err)
 		}
 	}
-	if _, err := New(DefaultConfig(), "kit", nil, 1, nil, nil, nil); err == nil ||
+	if _, err := New(DefaultConfig(), Deps{Device: "kit", BatchMaxReadings: 1}); err == nil ||
 		!strings.Contains(err.Error(), "nil target") || !strings.Contains(err.Error(), "nil state") {
 		t.Errorf("nil target and state: %v", err)
 	}

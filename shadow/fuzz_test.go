@@ -2,7 +2,6 @@ package shadow
 
 import (
 	"encoding/json"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -36,7 +35,7 @@ func FuzzDelta(f *testing.F) {
 		live := &liveState{target: target, st: State{Sensors: []Sensor{{Name: "a"}, {Name: "b"}}}}
 		cfg := DefaultConfig()
 		cfg.StateFile = filepath.Join(dir, "shadow.json")
-		s, err := New(cfg, kitID, []string{"a", "b"}, 1, target, live.get, slog.New(slog.DiscardHandler))
+		s, err := New(cfg, Deps{Device: kitID, Sensors: []string{"a", "b"}, BatchMaxReadings: 1, Target: target, State: live.get})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -187,7 +187,7 @@ func newKit(t *testing.T, dir string, mod func(*Config)) *kit {
 	}}
 	logs := &testkit.LockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := New(cfg, kitID, []string{"a", "b"}, 1, target, live.get, log)
+	s, err := New(cfg, Deps{Device: kitID, Sensors: []string{"a", "b"}, BatchMaxReadings: 1, Target: target, State: live.get, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,13 +74,31 @@ type Shadow struct {
 	oversized bool // the size warning was logged
 }
 
-// New makes a Shadow for device. sensors are the configured sensor names
-// (desired settings for any other name are errors); batchMaxReadings is
-// the config file's mqtt.batch.max_readings. state must return the live
-// state; when ApplyPersisted and Reapply run it must show the config
-// file's intervals and enabled flags, which become the values a removed
-// desired setting returns to.
-func New(cfg Config, device string, sensors []string, batchMaxReadings int, target Target, state func() State, log *slog.Logger) (*Shadow, error) {
+// Deps are what a Shadow is given besides its Config (the shadow section
+// of the config file).
+type Deps struct {
+	// Device is the device id (device.id), checked by
+	// telemetry.CheckDevice; it names the thing in the shadow's topics.
+	Device string
+	// Sensors are the configured sensor names (desired settings for any
+	// other name are errors); BatchMaxReadings is the config file's
+	// mqtt.batch.max_readings. Reapply replaces both.
+	Sensors          []string
+	BatchMaxReadings int
+	// Target applies desired settings; required.
+	Target Target
+	// State returns the live state; required. When ApplyPersisted and
+	// Reapply run it must show the config file's intervals and enabled
+	// flags, which become the values a removed desired setting returns to.
+	State func() State
+	// Log is the logger; nil discards.
+	Log *slog.Logger
+}
+
+// New makes a Shadow for deps.Device. Nothing is sent until the publisher
+// calls OnConnect.
+func New(cfg Config, deps Deps) (*Shadow, error) {
+	device, target, state, log := deps.Device, deps.Target, deps.State, deps.Log
 	var errs []error
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
@@ -111,7 +129,7 @@ func New(cfg Config, device string, sensors []string, batchMaxReadings int, targ
 		reqTimeout: 10 * time.Second,
 		kick:       make(chan struct{}, 1),
 		reporting:  make(chan struct{}, 1),
-		base:       newBase(sensors, batchMaxReadings),
+		base:       newBase(deps.Sensors, deps.BatchMaxReadings),
 		applied:    map[key]setting{},
 		errs:       errorSet{},
 		last:       map[string]any{},

@@ -45,7 +45,7 @@ func TestReportedFitsWith32Sensors(t *testing.T) {
 	cfg.StateFile = filepath.Join(e.dir, "shadow.json")
 	cfg.MinReportInterval = time.Hour
 	logs := &testkit.LockedBuffer{}
-	s, err := New(cfg, kitID, names, 1, target, live.get, slog.New(slog.NewTextHandler(logs, nil)))
+	s, err := New(cfg, Deps{Device: kitID, Sensors: names, BatchMaxReadings: 1, Target: target, State: live.get, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -259,9 +259,10 @@ func (e *env) runCmd() *cobra.Command {
 					}
 				}
 			}()
-			a, err := agent.New(cfg, agent.Options{
+			a, err := agent.New(cfg, agent.Deps{
 				ConfigFile:       file,
 				Environ:          e.environ,
+				Reloads:          reload,
 				Registry:         reg,
 				Clock:            clock.New(cfg.Clock),
 				Log:              log,
@@ -272,7 +273,7 @@ func (e *env) runCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			return a.Run(ctx, reload)
+			return a.Run(ctx)
 		},
 	}
 	configFlag(c, &file)

@@ -192,7 +192,7 @@ func TestADS1115ModelSchedulerFourChannels(t *testing.T) {
 		}
 		return nil
 	}
-	s, err := sensors.NewScheduler(reg, cfgs, sink, kitdclock.New(kitdclock.Config{}), nil)
+	s, err := sensors.NewScheduler(cfgs, sensors.Deps{Registry: reg, Sink: sink, Clock: kitdclock.New(kitdclock.Config{})})
 	if err != nil {
 		t.Fatal(err)
 	}

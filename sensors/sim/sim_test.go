@@ -238,7 +238,7 @@ func TestSchedulerReadingsMatchValue(t *testing.T) {
 		}
 		cfgs := []sensors.Config{{Name: "greenhouse", Driver: "sim", Interval: 100 * time.Millisecond,
 			Options: map[string]any{"quantities": []any{"temperature", "co2", "illuminance"}, "fail_every": 4}}}
-		s, err := sensors.NewScheduler(reg, cfgs, sink, clk, nil)
+		s, err := sensors.NewScheduler(cfgs, sensors.Deps{Registry: reg, Sink: sink, Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
