@@ -231,7 +231,7 @@ func (a *Agent) shutdown() {
 	a.sched.Load().stop()
 	if sh := a.sh.Load(); sh != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := sh.ReportDisconnected(ctx); err != nil {
+		if err := sh.Shutdown(ctx); err != nil {
 			a.log.Debug("shadow: connected:false not reported", "err", err)
 		}
 		cancel()

@@ -52,7 +52,7 @@ func TestNoReassertWhileClosing(t *testing.T) {
 	e.synced(k)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := k.s.ReportDisconnected(ctx); err != nil {
+	if err := k.s.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	v := e.doc("").Version
@@ -63,7 +63,7 @@ func TestNoReassertWhileClosing(t *testing.T) {
 	}
 	eventually(t, "desired applied", func() bool { return k.target.intervalOf("a") == time.Minute })
 	if d := e.doc(""); d.State.Reported["connected"] != false || d.Version < v+1 {
-		t.Fatalf("after ReportDisconnected: connected %v, version %d", d.State.Reported["connected"], d.Version)
+		t.Fatalf("after Shutdown: connected %v, version %d", d.State.Reported["connected"], d.Version)
 	}
 }
 

@@ -18,10 +18,14 @@ func (s *Shadow) Reported() map[string]any {
 	return copyObject(s.last)
 }
 
-// ReportDisconnected reports connected:false through the current
-// connection, if any, for a clean shutdown (a Will is not sent then).
-// Nothing is reported afterwards, not even on a new connection.
-func (s *Shadow) ReportDisconnected(ctx context.Context) error {
+// Shutdown is the shadow's goodbye for a clean stop (a Will is not sent
+// then): it reports connected:false through the current connection, if
+// any, bounded by ctx (ctx's error, wrapped, if the deadline wins). From
+// its start nothing else is reported, not even on a new connection, even
+// when connected:false could not be sent. Calling it again is harmless:
+// it reports connected:false again if still connected. Call it before
+// the publisher stops, so there is a connection to say it on.
+func (s *Shadow) Shutdown(ctx context.Context) error {
 	// Closing before anything can fail: even when connected:false cannot
 	// be sent, the status message that follows must not make a stopping
 	// agent report connected:true again.
@@ -32,7 +36,7 @@ func (s *Shadow) ReportDisconnected(ctx context.Context) error {
 	case s.reporting <- struct{}{}:
 		defer func() { <-s.reporting }()
 	case <-ctx.Done():
-		return fmt.Errorf("shadow: report disconnected: %w", ctx.Err())
+		return fmt.Errorf("shadow: shutdown: %w", ctx.Err())
 	}
 	s.mu.Lock()
 	ss := s.cur
@@ -42,7 +46,7 @@ func (s *Shadow) ReportDisconnected(ctx context.Context) error {
 	}
 	patch := map[string]any{"connected": false}
 	if _, err := ss.request(ctx, "update", s.topics.update(), map[string]any{"state": map[string]any{"reported": patch}}); err != nil {
-		return fmt.Errorf("shadow: report disconnected: %w", err)
+		return fmt.Errorf("shadow: shutdown: %w", err)
 	}
 	s.mu.Lock()
 	applyPatch(s.last, patch)

@@ -43,7 +43,7 @@ type Shadow struct {
 
 	// Reporting (report.go): kick asks the connected session to report
 	// now (after a reload). reporting holds one token: one report in
-	// flight, so a report built before ReportDisconnected cannot land
+	// flight, so a report built before Shutdown cannot land
 	// after its connected:false. A channel, so a shutdown waiting for it
 	// still obeys its ctx.
 	kick      chan struct{}
@@ -62,7 +62,7 @@ type Shadow struct {
 
 	// Session: the versions that order what the service sends (sync.go);
 	// the session of the connection up now, if any; closing once
-	// ReportDisconnected ran, after which nothing is reported.
+	// Shutdown ran, after which nothing is reported.
 	ver     versions
 	cur     *session
 	closing bool

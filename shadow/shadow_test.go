@@ -386,18 +386,18 @@ func TestReportsOnlyChangesRateLimited(t *testing.T) {
 }
 
 // A clean shutdown reports connected:false, and nothing after it.
-func TestReportDisconnected(t *testing.T) {
+func TestShutdownReportsDisconnected(t *testing.T) {
 	e := newEnv(t)
 	k := newKit(t, e.dir, nil)
 	c := e.connect(k)
 	e.synced(k)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := k.s.ReportDisconnected(ctx); err != nil {
+	if err := k.s.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.doc("").State.Reported["connected"]; got != false {
-		t.Fatalf("connected = %v after ReportDisconnected", got)
+		t.Fatalf("connected = %v after Shutdown", got)
 	}
 	if got := k.s.Reported()["connected"]; got != false {
 		t.Fatalf("Reported() connected = %v", got)
@@ -411,7 +411,7 @@ func TestReportDisconnected(t *testing.T) {
 	}
 	// Without a connection there is nothing to report through.
 	k2 := newKit(t, t.TempDir(), nil)
-	if err := k2.s.ReportDisconnected(ctx); err != nil {
+	if err := k2.s.Shutdown(ctx); err != nil {
 		t.Fatalf("no connection: %v", err)
 	}
 }
