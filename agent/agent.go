@@ -38,7 +38,9 @@ type Deps struct {
 	Reloads  <-chan struct{}
 	Registry *sensors.Registry
 	Clock    telemetry.Clock
-	// Log is the logger; nil discards.
+	// Log is the logger the agent hands to every part, each of which adds
+	// its component attribute (the agent's own lines: component=agent);
+	// nil discards.
 	Log *slog.Logger
 	// Notifier talks to systemd; nil when not under systemd.
 	Notifier *systemd.Notifier
@@ -114,7 +116,7 @@ func New(cfg *config.Config, deps Deps) (*Agent, error) {
 	if deps.beforeBuild == nil {
 		deps.beforeBuild = func(string) {}
 	}
-	return &Agent{deps: deps, log: deps.Log, cfg: cfg}, nil
+	return &Agent{deps: deps, log: deps.Log.With("component", "agent"), cfg: cfg}, nil
 }
 
 // Run runs the agent until ctx is done. A receive on Deps.Reloads
@@ -125,7 +127,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return ErrRunTwice
 	}
 	a.started = time.Now()
-	buf, err := buffer.Open(a.cfg.Buffer, buffer.Deps{Log: a.log, GapRecord: a.gapRecord})
+	buf, err := buffer.Open(a.cfg.Buffer, buffer.Deps{Log: a.deps.Log, GapRecord: a.gapRecord})
 	if err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
@@ -241,7 +243,7 @@ func (a *Agent) shutdown() {
 
 func (a *Agent) newScheduler(cfg *config.Config) (*sensors.Scheduler, error) {
 	a.deps.beforeBuild("sensors")
-	return sensors.NewScheduler(cfg.Sensors, sensors.Deps{Registry: a.deps.Registry, Sink: a.sink, Clock: a.deps.Clock, Log: a.log})
+	return sensors.NewScheduler(cfg.Sensors, sensors.Deps{Registry: a.deps.Registry, Sink: a.sink, Clock: a.deps.Clock, Log: a.deps.Log})
 }
 
 func (a *Agent) runSensors(sched *sensors.Scheduler) {
@@ -257,7 +259,7 @@ type delivery struct {
 
 func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 	a.deps.beforeBuild("delivery")
-	pub, err := publisher.New(cfg.MQTT, publisher.Deps{Device: cfg.Device.ID, Buffer: a.buf.Load(), Clock: a.deps.Clock, Log: a.log})
+	pub, err := publisher.New(cfg.MQTT, publisher.Deps{Device: cfg.Device.ID, Buffer: a.buf.Load(), Clock: a.deps.Clock, Log: a.deps.Log})
 	if err != nil {
 		return delivery{}, err
 	}
@@ -265,7 +267,7 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 	if cfg.Shadow.Enabled {
 		sh, err := shadow.New(cfg.Shadow, shadow.Deps{
 			Device: cfg.Device.ID, Sensors: cfg.SensorNames(), BatchMaxReadings: cfg.MQTT.Batch.MaxReadings,
-			Target: target{a}, State: a.shadowState, Log: a.log,
+			Target: target{a}, State: a.shadowState, Log: a.deps.Log,
 		})
 		if err != nil {
 			return delivery{}, err

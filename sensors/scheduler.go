@@ -106,7 +106,7 @@ func NewScheduler(cfgs []Config, deps Deps) (*Scheduler, error) {
 		byName:     make(map[string]*sensor, len(cfgs)),
 		sink:       sink,
 		clk:        clk,
-		log:        log,
+		log:        log.With("component", "sensors"),
 		epoch:      time.Now(),
 		beatEvery:  defaultBeat,
 		stallGrace: defaultStallGrace,

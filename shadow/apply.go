@@ -78,7 +78,7 @@ func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
 	if err != nil {
 		out.failed = true
 		out.errsChanged = s.errs.set(map[string]string{err.path: err.msg}) || out.errsChanged
-		s.log.Warn("shadow: desired state not applied", "path", err.path, "error", err.msg)
+		s.log.Warn("shadow: desired state not applied", "path", err.path, "err", err.msg)
 		return out
 	}
 
@@ -95,7 +95,7 @@ func (s *Shadow) applyLocked(doc map[string]any, full bool) outcome {
 	if out.changed {
 		s.log.Info("shadow: desired state applied", "settings", settingsValue(next))
 		if err := s.saveLocked(); err != nil {
-			s.log.Error("shadow: applied but not persisted; a restart while offline reverts it", "error", err)
+			s.log.Error("shadow: applied but not persisted; a restart while offline reverts it", "err", err)
 		}
 	}
 	return out
@@ -146,7 +146,7 @@ func (s *Shadow) runLocked(steps []step) *stepError {
 					continue
 				}
 				if uerr := s.call(steps[j].k, steps[j].from); uerr != nil {
-					s.log.Error("shadow: could not undo a partly applied desired state", "path", steps[j].k.path(), "error", uerr)
+					s.log.Error("shadow: could not undo a partly applied desired state", "path", steps[j].k.path(), "err", uerr)
 				}
 			}
 			return &stepError{st.k.path(), "not applied: " + err.Error()}

@@ -58,7 +58,7 @@ func (s *Shadow) handleDelta(payload []byte) (report, reget bool) {
 		State   map[string]any `json:"state"`
 	}
 	if err := decodeInto(payload, &d); err != nil {
-		s.log.Warn("shadow: malformed delta ignored", "error", err)
+		s.log.Warn("shadow: malformed delta ignored", "err", err)
 		return false, false
 	}
 	s.mu.Lock()
@@ -104,7 +104,7 @@ func (s *Shadow) handleDocuments(payload []byte) (report, reget bool) {
 		Current  side `json:"current"`
 	}
 	if err := decodeInto(payload, &d); err != nil {
-		s.log.Warn("shadow: malformed documents message ignored", "error", err)
+		s.log.Warn("shadow: malformed documents message ignored", "err", err)
 		return false, false
 	}
 	s.mu.Lock()

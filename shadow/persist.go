@@ -39,7 +39,7 @@ func (s *Shadow) ApplyPersisted() error {
 	s.base.snapshot(st)
 	doc, err := s.load()
 	if errors.Is(err, ErrCorruptState) {
-		s.log.Error("shadow: starting from the config file", "error", err)
+		s.log.Error("shadow: starting from the config file", "err", err)
 		return nil
 	}
 	if err != nil || doc == nil {

@@ -116,7 +116,7 @@ func (ss *session) report(ctx context.Context, full bool) error {
 func (ss *session) reportLogged(ctx context.Context, full bool) {
 	if err := ss.report(ctx, full); err != nil && ctx.Err() == nil {
 		// The difference stays, so the next tick sends it again.
-		ss.s.log.Warn("shadow: report failed", "error", err)
+		ss.s.log.Warn("shadow: report failed", "err", err)
 	}
 }
 

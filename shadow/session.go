@@ -73,7 +73,7 @@ func (s *Shadow) OnConnect(ctx context.Context, c Conn) {
 	for _, t := range s.topics.responses() {
 		if err := c.Subscribe(ctx, t, ss.handle); err != nil {
 			if ctx.Err() == nil {
-				s.log.Warn("shadow: subscribe failed; waiting for the next connection", "topic", t, "error", err)
+				s.log.Warn("shadow: subscribe failed; waiting for the next connection", "topic", t, "err", err)
 			}
 			return
 		}
@@ -96,7 +96,7 @@ func (s *Shadow) OnConnect(ctx context.Context, c Conn) {
 					}
 					// Nothing of the suspect message was taken, so
 					// later deltas still apply.
-					s.log.Warn("shadow: getting the document after a version jump failed", "error", err)
+					s.log.Warn("shadow: getting the document after a version jump failed", "err", err)
 				}
 				report = true
 			}

@@ -91,7 +91,7 @@ type Deps struct {
 	// Reapply run it must show the config file's intervals and enabled
 	// flags, which become the values a removed desired setting returns to.
 	State func() State
-	// Log is the logger; nil discards.
+	// Log gets component=shadow and shadow=<name> added; nil discards.
 	Log *slog.Logger
 }
 
@@ -124,7 +124,7 @@ func New(cfg Config, deps Deps) (*Shadow, error) {
 		topics:     newTopics(device, cfg.Name),
 		target:     target,
 		state:      state,
-		log:        log.With("shadow", cfg.Name),
+		log:        log.With("component", "shadow", "shadow", cfg.Name),
 		tokens:     tokenSource{id: newTokenID()},
 		reqTimeout: 10 * time.Second,
 		kick:       make(chan struct{}, 1),

@@ -33,7 +33,7 @@ func (ss *session) syncUntilDone(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		ss.s.log.Warn("shadow: sync failed; retrying", "error", err, "in", delay)
+		ss.s.log.Warn("shadow: sync failed; retrying", "err", err, "in", delay)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

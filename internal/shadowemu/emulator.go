@@ -276,7 +276,7 @@ func (e *Emulator) publish(out []outgoing) {
 	for _, o := range out {
 		b, err := json.Marshal(o.payload)
 		if err != nil {
-			e.log.Error("shadowemu: encode reply", "topic", o.topic, "error", err)
+			e.log.Error("shadowemu: encode reply", "topic", o.topic, "err", err)
 			continue
 		}
 		tok := e.client.Publish(o.topic, 1, false, b)
@@ -285,7 +285,7 @@ func (e *Emulator) publish(out []outgoing) {
 			continue
 		}
 		if err := tok.Error(); err != nil {
-			e.log.Warn("shadowemu: publish failed", "topic", o.topic, "error", err)
+			e.log.Warn("shadowemu: publish failed", "topic", o.topic, "err", err)
 		}
 	}
 }
