@@ -150,16 +150,29 @@ type Deps struct {
 	Log *slog.Logger
 }
 
-// New checks cfg (Validate, files included) and deps, and returns a
-// Publisher that drains deps.Buffer. Nothing connects until Run.
+// New checks cfg as Validate does (the TLS files are read once, here) and
+// deps, and returns a Publisher that drains deps.Buffer. Nothing connects
+// until Run.
 func New(cfg Config, deps Deps) (*Publisher, error) {
 	return newPublisher(cfg, deps, defaultOptions())
 }
 
 func newPublisher(cfg Config, deps Deps, opt options) (*Publisher, error) {
+	// Validate's file half is the loading of the files, done here once:
+	// the run path's config.Check has read them already, and reading
+	// them a third time to keep the result of the second would be waste.
 	var errs []error
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateSettings(); err != nil {
 		errs = append(errs, err)
+	}
+	b, _ := parseBroker(cfg.Broker, cfg.ALPN) // nil if invalid: reported above
+	var files *tlsFiles
+	if b != nil && b.tls {
+		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		files = f
 	}
 	device, buf, clk, log := deps.Device, deps.Buffer, deps.Clock, deps.Log
 	if err := telemetry.CheckDevice(device); err != nil {
@@ -174,7 +187,6 @@ func newPublisher(cfg Config, deps Deps, opt options) (*Publisher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b, _ := parseBroker(cfg.Broker, cfg.ALPN) // validated above
 	p := &Publisher{
 		cfg:            cfg,
 		opt:            opt,
@@ -196,13 +208,9 @@ func newPublisher(cfg Config, deps Deps, opt options) (*Publisher, error) {
 		}
 	}
 	p.maxReadings.Store(int32(cfg.Batch.MaxReadings))
-	if b.tls {
-		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		p.tls = f
-		p.certExpires.Store(f.leaf.NotAfter.UnixNano())
+	if files != nil {
+		p.tls = files
+		p.certExpires.Store(files.leaf.NotAfter.UnixNano())
 	}
 	p.touch()
 	return p, nil
