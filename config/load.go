@@ -23,9 +23,6 @@ import (
 // mqtt.broker.
 const EnvPrefix = "KITD_"
 
-// ErrFile is returned when the file cannot be read or is not YAML.
-var ErrFile = errors.New("config file")
-
 // Load reads path over the defaults, then applies environment overrides
 // from environ (os.Environ() in production; tests pass their own).
 // Relative paths (mqtt.ca_file, cert_file, key_file, buffer.dir,

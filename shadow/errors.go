@@ -10,9 +10,10 @@ var (
 	// ErrTimeout is returned when the shadow service did not answer a
 	// request within the request timeout.
 	ErrTimeout = errors.New("shadow: no answer from the shadow service")
-	// ErrClosed is returned when a request is made after the connection it
-	// was made on has ended.
-	ErrClosed = errors.New("shadow: connection ended")
+	// ErrConnectionLost is returned when the connection a request was made
+	// on ended before the answer came (publisher.ErrConnectionLost's
+	// counterpart; ErrClosed in other packages means used after Close).
+	ErrConnectionLost = errors.New("shadow: connection lost")
 )
 
 // Errors of the state file.

@@ -73,7 +73,7 @@ func (ss *session) request(ctx context.Context, op, topic string, body map[strin
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-ss.done:
-		return nil, ErrClosed
+		return nil, ErrConnectionLost
 	}
 	defer func() { <-ss.sem }()
 	tok := ss.s.tokens.next()
@@ -113,7 +113,7 @@ func (ss *session) request(ctx context.Context, op, topic string, body map[strin
 		}
 		return nil, &RejectedError{Code: e.Code, Message: e.Message}
 	case <-ss.done:
-		return nil, ErrClosed
+		return nil, ErrConnectionLost
 	case <-rctx.Done():
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -16,9 +15,6 @@ import (
 //	version u8 | clock u8 | unix nanos i64 | boot u64 | mono i64 |
 //	len(sensor) u8 | sensor | n u8 | n × (len(name) u8 | name | float64 bits u64)
 const recordVersion = 1
-
-// ErrRecord is returned when stored bytes are not a valid record.
-var ErrRecord = errors.New("telemetry: malformed record")
 
 // MaxNameLen bounds sensor and quantity names so a record's lengths fit a byte.
 const MaxNameLen = 255

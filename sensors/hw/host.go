@@ -65,9 +65,6 @@ func NewHost(log *slog.Logger) *Host {
 	return h
 }
 
-// ErrClosed is returned when a sensor is opened on a closed Host.
-var ErrClosed = errors.New("hw: host closed")
-
 // Kinds returns every hardware driver, for the sensors registry.
 func (h *Host) Kinds() []sensors.Kind {
 	return []sensors.Kind{

@@ -133,9 +133,6 @@ func channels(devDir string) ([]string, error) {
 	return out, nil
 }
 
-// ErrNotFound is returned when no device has the name.
-var ErrNotFound = errors.New("iio: no such device")
-
 // Find returns the directory of the device whose name file is name, or
 // whose directory is name (iio:device1: the way to pick one of two
 // devices with the same name).

@@ -271,9 +271,6 @@ func (d *Dev) pass() (Sample, error) {
 	return s, nil
 }
 
-// ErrFormat is returned when a sysfs file does not hold a number.
-var ErrFormat = errors.New("not a number")
-
 // read returns one channel's value in the wire unit, and its raw count
 // when it has one.
 func (d *Dev) read(c channel) (v float64, raw int64, hasRaw bool, err error) {
