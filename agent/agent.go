@@ -1,8 +1,3 @@
-// Package agent runs kitd: it opens the buffer, starts the scheduler, the
-// publisher and the shadow under one context, keeps systemd informed, and
-// reloads the config on request. It holds the supervision, not the logic:
-// every decision about readings, delivery or desired state lives in the
-// package that owns it.
 package agent
 
 import (
