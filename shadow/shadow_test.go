@@ -402,6 +402,13 @@ func TestShutdownReportsDisconnected(t *testing.T) {
 	if got := k.s.Reported()["connected"]; got != false {
 		t.Fatalf("Reported() connected = %v", got)
 	}
+	// Shutdown is idempotent: a second call says the same again.
+	if err := k.s.Shutdown(ctx); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+	if got := e.doc("").State.Reported["connected"]; got != false {
+		t.Fatalf("connected = %v after a second Shutdown", got)
+	}
 	c.close()
 	// A reconnect during shutdown must not say connected again.
 	e.connect(k)
