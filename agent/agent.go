@@ -30,7 +30,9 @@ type Deps struct {
 	Environ    []string
 	// Reloads asks for a Reload: each receive re-reads ConfigFile. Nil:
 	// only direct Reload calls reload.
-	Reloads  <-chan struct{}
+	Reloads <-chan struct{}
+	// Registry resolves the sensors' drivers and Clock stamps readings;
+	// both required (ErrMissingDeps).
 	Registry *sensors.Registry
 	Clock    telemetry.Clock
 	// Log is the logger the agent hands to every part, each of which adds
@@ -43,7 +45,8 @@ type Deps struct {
 	WatchdogInterval time.Duration
 	// StatusInterval is how often STATUS= is refreshed (default 10s).
 	StatusInterval time.Duration
-	Version        string
+	// Version is reported in the log and the shadow.
+	Version string
 
 	// progress wraps the liveness probes; tests wedge a loop through it.
 	progress func(name string, probe func() time.Time) func() time.Time
