@@ -245,7 +245,7 @@ func (a *Agent) newScheduler(cfg *config.Config) (*sensors.Scheduler, error) {
 }
 
 func (a *Agent) runSensors(sched *sensors.Scheduler) {
-	a.sched.Store(run(sched, func(ctx context.Context) error { return sched.Run(ctx) }, a.log, "scheduler"))
+	a.sched.Store(run(sched, a.log, "scheduler"))
 }
 
 // delivery is a publisher and, when enabled, the shadow that rides on its
@@ -289,15 +289,22 @@ func (a *Agent) startDelivery(d delivery) {
 		}
 		a.sh.Store(d.sh)
 	}
-	a.pub.Store(run(d.pub, func(ctx context.Context) error { return d.pub.Run(ctx) }, a.log, "publisher"))
+	a.pub.Store(run(d.pub, a.log, "publisher"))
 }
 
-func run[T any](v T, fn func(context.Context) error, log *slog.Logger, name string) *component[T] {
+// runner is a part with the lifecycle's Run (doc.go).
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// run starts v.Run under a context of its own, which the component's stop
+// cancels.
+func run[T runner](v T, log *slog.Logger, name string) *component[T] {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &component[T]{v: v, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		if err := fn(ctx); err != nil {
+		if err := v.Run(ctx); err != nil {
 			log.Error(name+" stopped", "err", err)
 		}
 	}()
