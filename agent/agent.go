@@ -72,6 +72,8 @@ type Agent struct {
 	lifecycle sync.Mutex // serializes Reload and shutdown
 	cfg       *config.Config
 	certs     [32]byte
+
+	ident identity // fleet provisioning (identity.go)
 }
 
 // component is a running part with its own context, so a reload can
@@ -161,6 +163,7 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 		defer wg.Done()
 		a.reportStatus(wctx)
 	}()
+	a.startIdentity(wctx, &wg)
 
 	for done := false; !done; {
 		select {
@@ -245,11 +248,16 @@ type delivery struct {
 
 func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 	a.opts.beforeBuild("delivery")
+	cfg, ok, err := identityFor(cfg)
+	if err != nil || !ok {
+		return delivery{}, err // no identity yet: onboarding starts delivery
+	}
 	pub, err := publisher.New(cfg.MQTT, cfg.Device.ID, a.buf.Load(), a.opts.Clock, a.log)
 	if err != nil {
 		return delivery{}, err
 	}
 	d := delivery{pub: pub}
+	a.addRenewal(pub, cfg)
 	if cfg.Shadow.Enabled {
 		sh, err := shadow.New(cfg.Shadow, cfg.Device.ID, cfg.SensorNames(), cfg.MQTT.Batch.MaxReadings, target{a}, a.shadowState, a.log)
 		if err != nil {
@@ -267,6 +275,10 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 // publisher through a.pub.
 func (a *Agent) startDelivery(d delivery) {
 	a.sh.Store(nil)
+	if d.pub == nil {
+		a.pub.Store(nil) // not onboarded yet (identity.go)
+		return
+	}
 	a.pub.Store(&component[*publisher.Publisher]{v: d.pub})
 	if d.sh != nil {
 		if err := d.sh.ApplyPersisted(); err != nil {
@@ -376,6 +388,9 @@ func (a *Agent) Reload() error {
 // A file that cannot be read safely (a FIFO, /dev/zero) counts as empty
 // here; the publisher's own checks refuse it with a clear error.
 func certsHash(cfg *config.Config) [32]byte {
+	if c, ok, _ := identityFor(cfg); ok {
+		cfg = c // a renewed identity.pem counts as a changed certificate
+	}
 	h := sha256.New()
 	for _, f := range []string{cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile} {
 		if f == "" {
@@ -469,7 +484,7 @@ func (a *Agent) checks() []systemd.Check {
 	maxAge := max(a.opts.WatchdogInterval/2, 3*time.Second)
 	return []systemd.Check{
 		systemd.ProgressCheck("scheduler", a.opts.progress("scheduler", func() time.Time { return a.sched.Load().v.Progress() }), maxAge),
-		systemd.ProgressCheck("publisher", a.opts.progress("publisher", func() time.Time { return a.pub.Load().v.Progress() }), maxAge),
+		systemd.ProgressCheck("publisher", a.opts.progress("publisher", a.deliveryProgress), maxAge),
 		func(now time.Time) error {
 			if since := a.buf.Load().FailingSince(); !since.IsZero() && now.Sub(since) > bufferFailLimit {
 				return fmt.Errorf("buffer: every write has failed for %s", now.Sub(since).Round(time.Second))
@@ -491,6 +506,7 @@ func (a *Agent) shadowState() shadow.State {
 	b := a.buf.Load().Stats()
 	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, Lost: b.Lost, DroppedRanges: b.DroppedRanges}
 	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
+	a.identityState(&st)
 	return st
 }
 

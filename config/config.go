@@ -10,6 +10,7 @@ import (
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
+	"github.com/kitd-dev/kitd/provision"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -32,7 +33,10 @@ type Config struct {
 	Buffer  buffer.Config    `mapstructure:"buffer"`
 	Shadow  shadow.Config    `mapstructure:"shadow"`
 	Clock   clock.Config     `mapstructure:"clock"`
-	Sensors []sensors.Config `mapstructure:"sensors"`
+	// Provisioning is optional: with a template set, device.id,
+	// mqtt.cert_file and mqtt.key_file may be empty (see Identity).
+	Provisioning provision.Config `mapstructure:"provisioning"`
+	Sensors      []sensors.Config `mapstructure:"sensors"`
 }
 
 // Default is the config with every package's defaults and no sensors.
@@ -42,6 +46,8 @@ func Default() Config {
 		Buffer: buffer.DefaultConfig(),
 		Shadow: shadow.DefaultConfig(),
 		Clock:  clock.DefaultConfig(),
+
+		Provisioning: provision.DefaultConfig(),
 	}
 }
 
@@ -77,18 +83,22 @@ func (c *Config) Validate(reg *sensors.Registry) error {
 // PartSensors.
 func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 	var errs []error
-	if parts&PartDevice != 0 {
+	if parts&PartDevice != 0 && (!c.provisioned() || c.Device.ID != "") {
 		if err := telemetry.CheckDevice(c.Device.ID); err != nil {
 			errs = append(errs, fmt.Errorf("device.id: %w", err))
 		}
 	}
+	mq, rename := c.mqttToValidate(parts&PartFiles != 0)
 	switch parts & (PartMQTT | PartFiles) {
 	case PartMQTT | PartFiles:
-		errs = append(errs, prefixed("mqtt.", c.MQTT.Validate())...)
+		errs = append(errs, rename(mq.Validate())...)
 	case PartMQTT:
-		errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateSettings())...)
+		errs = append(errs, rename(mq.ValidateSettings())...)
 	case PartFiles:
-		errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateFiles())...)
+		errs = append(errs, rename(mq.ValidateFiles())...)
+	}
+	if parts&PartMQTT != 0 {
+		errs = append(errs, prefixed("provisioning.", c.Provisioning.Validate())...)
 	}
 	if parts&PartBuffer != 0 {
 		errs = append(errs, prefixed("buffer.", c.Buffer.Validate())...)

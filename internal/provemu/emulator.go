@@ -173,6 +173,13 @@ func (e *Emulator) Close() {
 	})
 }
 
+// SetValidity changes how long certificates issued from now on are valid.
+func (e *Emulator) SetValidity(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.opts.Validity = d
+}
+
 // AddTemplate adds or replaces a template.
 func (e *Emulator) AddTemplate(t Template) {
 	e.mu.Lock()
@@ -298,7 +305,10 @@ func (e *Emulator) create(payload []byte) (any, *rejection) {
 		return nil, &rejection{400, "InvalidPayload", "certificateSigningRequest does not parse"}
 	}
 	now := e.opts.Now()
-	cert, err := e.opts.CA.SignCSR(csr, "AWS IoT Certificate", now.Add(e.opts.Validity))
+	e.mu.Lock()
+	validity := e.opts.Validity
+	e.mu.Unlock()
+	cert, err := e.opts.CA.SignCSR(csr, "AWS IoT Certificate", now.Add(validity))
 	if err != nil {
 		return nil, &rejection{400, "InvalidPayload", err.Error()}
 	}
