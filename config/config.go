@@ -28,11 +28,11 @@ type Device struct {
 
 // Config is the whole file.
 type Config struct {
-	Device  Device           `mapstructure:"device"`
-	MQTT    publisher.Config `mapstructure:"mqtt"`
-	Buffer  buffer.Config    `mapstructure:"buffer"`
-	Shadow  shadow.Config    `mapstructure:"shadow"`
-	Clock   clock.Config     `mapstructure:"clock"`
+	Device Device           `mapstructure:"device"`
+	MQTT   publisher.Config `mapstructure:"mqtt"`
+	Buffer buffer.Config    `mapstructure:"buffer"`
+	Shadow shadow.Config    `mapstructure:"shadow"`
+	Clock  clock.Config     `mapstructure:"clock"`
 	// Provisioning is optional: with a template set, device.id,
 	// mqtt.cert_file and mqtt.key_file may be empty (see Identity).
 	Provisioning provision.Config `mapstructure:"provisioning"`
