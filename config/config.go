@@ -28,15 +28,16 @@ type Device struct {
 
 // Config is the whole file.
 type Config struct {
-	Device Device           `mapstructure:"device"`
-	MQTT   publisher.Config `mapstructure:"mqtt"`
-	Buffer buffer.Config    `mapstructure:"buffer"`
-	Shadow shadow.Config    `mapstructure:"shadow"`
-	Clock  clock.Config     `mapstructure:"clock"`
+	Device  Device           `mapstructure:"device"`
+	MQTT    publisher.Config `mapstructure:"mqtt"`
+	Buffer  buffer.Config    `mapstructure:"buffer"`
+	Shadow  shadow.Config    `mapstructure:"shadow"`
+	Clock   clock.Config     `mapstructure:"clock"`
+	Sensors []sensors.Config `mapstructure:"sensors"`
+
 	// Provisioning is optional: with a template set, device.id,
 	// mqtt.cert_file and mqtt.key_file may be empty (see Identity).
 	Provisioning provision.Config `mapstructure:"provisioning"`
-	Sensors      []sensors.Config `mapstructure:"sensors"`
 }
 
 // Default is the config with every package's defaults and no sensors.

@@ -107,3 +107,7 @@ func keepParameterCase(doc map[string]any, cfg *Config) {
 	}
 	cfg.Provisioning.Parameters = out
 }
+
+// UsesProvisioning reports whether the identity comes from provisioning
+// (a template set, mqtt.cert_file and key_file left empty).
+func (c *Config) UsesProvisioning() bool { return c.provisioned() }

@@ -288,3 +288,13 @@ func sanitizeHeader(v string) string {
 		return r
 	}, v)
 }
+
+// CertInfo reads a PEM certificate file's serial (hex) and expiry, for
+// `kitd identity` on a kit whose certificate is configured by hand.
+func CertInfo(path string) (serial string, notAfter time.Time, err error) {
+	c, err := readCert(path)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return c.SerialNumber.Text(16), c.NotAfter, nil
+}

@@ -98,6 +98,7 @@ func (e *env) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(e.runCmd(), e.demoCmd(), e.configCmd(), e.sensorsCmd(), e.bufferCmd(), e.versionCmd())
+	root.AddCommand(e.provisionCmd(), e.identityCmd())
 	// Unknown commands and bad arguments are usage errors too; a group
 	// named without a command prints its help.
 	var all func(c *cobra.Command)
@@ -345,6 +346,8 @@ func (e *env) configCmd() *cobra.Command {
 			if strings.HasPrefix(cfg.MQTT.Broker, "tcp://") {
 				fmt.Fprintln(e.stderr, "kitd: warning: mqtt.broker uses tcp:// — no TLS, for local tests only")
 			}
+			// A YAML comment: the output stays a config file.
+			fmt.Fprintf(e.stdout, "# identity in effect: %s\n", identitySummary(cfg))
 			eff := cfg.Effective(reg)
 			return eff.Write(e.stdout)
 		},
