@@ -282,8 +282,9 @@ func (e *env) runCmd() *cobra.Command {
 
 func (e *env) demoCmd() *cobra.Command {
 	var (
-		dur  time.Duration
-		sets []string
+		dur       time.Duration
+		sets      []string
+		provision bool
 	)
 	c := &cobra.Command{
 		Use:   "demo",
@@ -313,11 +314,13 @@ func (e *env) demoCmd() *cobra.Command {
 			return demo.Run(ctx, demo.Options{
 				For: dur, Sets: sets, Input: e.stdin, Out: e.stdout, Err: e.stderr, Log: log,
 				Registry: reg, Clock: clock.New(clock.Config{}), Version: version,
+				Provision: provision,
 			})
 		},
 	}
 	c.Flags().DurationVar(&dur, "for", 0, "end the demo after this long (e.g. 30s); default: until Ctrl-C")
 	c.Flags().StringArrayVar(&sets, "set", nil, "change desired state after start, KEY=VALUE (e.g. sensors.sim.interval=5s); repeatable")
+	c.Flags().BoolVar(&provision, "provision", false, "start the kit unprovisioned with a claim certificate and onboard it by fleet provisioning (emulated)")
 	return c
 }
 

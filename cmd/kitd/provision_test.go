@@ -118,3 +118,18 @@ func TestProvisionFailuresExit1WithTheReason(t *testing.T) {
 		t.Fatalf("no provisioning section: %+v", r)
 	}
 }
+
+func TestDemoProvision(t *testing.T) {
+	r := kitd(t, nil, nil, "demo", "--provision", "--for", "5s")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	for _, want := range []string{"starts unprovisioned", "issued from the kit's CSR", `thing demo-kit registered by template "kitd-demo"`, "reading  sim   seq=1 "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("want %q in the demo's output:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "done: 0 readings delivered") || !strings.Contains(r.stdout, "readings delivered") {
+		t.Errorf("nothing delivered:\n%s", r.stdout)
+	}
+}
