@@ -153,7 +153,7 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil {
 				c.kill(err)
-				return nil, p.markDropped(c, p.explainConnect(err))
+				return nil, p.markDropped(p.explainConnect(err))
 			}
 			c.up = time.Now()
 			return c, nil
@@ -248,15 +248,13 @@ func (p *Publisher) explainConnect(err error) error {
 }
 
 // markDropped wraps ErrDroppedAtConnect around err when the broker closed
-// a connection whose TLS handshake had completed, before its CONNACK, and
-// no certificate rejection explains it: what AWS IoT does to the first
-// connection of a certificate issued by a CA registered for just-in-time
-// provisioning (JITP/JITR) while it registers that certificate.
-func (p *Publisher) markDropped(c *conn, err error) error {
-	c.mu.Lock()
-	handshook := c.nc != nil
-	c.mu.Unlock()
-	if !handshook || errors.Is(err, ErrCertRejected) {
+// the connection (EOF or reset, during the TLS handshake or before the
+// CONNACK) and no certificate rejection explains it: what AWS IoT does to
+// the first connection of a certificate issued by a CA registered for
+// just-in-time provisioning (JITP/JITR) while it registers that
+// certificate.
+func (p *Publisher) markDropped(err error) error {
+	if errors.Is(err, ErrCertRejected) {
 		return err
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || strings.HasSuffix(err.Error(), ": EOF") {
