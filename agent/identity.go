@@ -30,8 +30,9 @@ type identity struct {
 	// progress is the onboarding loop's liveness (unix nanoseconds), the
 	// watchdog's "publisher" probe until a publisher runs.
 	progress atomic.Int64
-	// sources and timings are seams for tests.
+	// sources, failpoint and timings are seams for tests.
 	sources       provision.Sources
+	failpoint     func(string) error
 	retryMin      time.Duration
 	retryMax      time.Duration
 	renewRetryMin time.Duration
@@ -84,9 +85,7 @@ func (a *Agent) onboardLoop(ctx context.Context) {
 		a.lifecycle.Lock()
 		cfg := a.cfg
 		a.lifecycle.Unlock()
-		octx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		id, err := provision.Onboard(octx, cfg.Provisioning, cfg.MQTT, provision.Options{Log: a.log, Sources: a.ident.sources})
-		cancel()
+		id, err := a.onboardOnce(ctx, cfg)
 		if err == nil {
 			a.log.Info("provisioning: identity made; delivering as the thing", "thing", id.ThingName)
 			if a.startProvisioned() {
@@ -104,6 +103,31 @@ func (a *Agent) onboardLoop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// onboardTimeout bounds one attempt: a connect, two requests of
+// connect_timeout and 30 s each, with room to spare.
+const onboardTimeout = 5 * time.Minute
+
+// onboardOnce is one bounded attempt. The loop shows progress every second
+// meanwhile: an attempt is bounded, so the watchdog need not restart a kit
+// waiting on a slow broker.
+func (a *Agent) onboardOnce(ctx context.Context, cfg *config.Config) (provision.Identity, error) {
+	octx, cancel := context.WithTimeout(ctx, onboardTimeout)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			a.ident.progress.Store(time.Now().UnixNano())
+			select {
+			case <-octx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return provision.Onboard(octx, cfg.Provisioning, cfg.MQTT, provision.Options{Log: a.log, Sources: a.ident.sources, Failpoint: a.ident.failpoint})
 }
 
 // startProvisioned starts delivery with the identity now in

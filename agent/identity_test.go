@@ -212,14 +212,18 @@ func TestAgentOnboardsAndDeliversTheBacklog(t *testing.T) {
 // old; the shadow state shows both expiries while both are kept.
 func TestAgentRenewsItsCertificate(t *testing.T) {
 	k := newFleetKit(t, 10*24*time.Hour) // inside renew_before (720h)
-	a, logs := k.run(t)
-	thing := "kit-" + kitSerial
-	testkit.WaitFor(t, 60*time.Second, "first delivery", func() bool { return len(k.seqs(thing)) > 0 })
-	first, err := provision.Load(k.cfg.Provisioning.Dir)
+	// Onboarded before: a certificate that is due; the renewed one will
+	// not be.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first, err := provision.Onboard(ctx, k.cfg.Provisioning, k.cfg.MQTT, provision.Options{
+		Sources: provision.Sources{DeviceTreeSerial: func() (string, error) { return kitSerial, nil }}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.emu.SetValidity(365 * 24 * time.Hour) // the renewed one is not due
+	k.emu.SetValidity(365 * 24 * time.Hour)
+	a, logs := k.run(t)
+	thing := "kit-" + kitSerial
 	testkit.WaitFor(t, 60*time.Second, "a renewed certificate in use and the old one dropped", func() bool {
 		id, err := provision.Load(k.cfg.Provisioning.Dir)
 		if err != nil || id.Serial == first.Serial || provision.HasPrevious(k.cfg.Provisioning) {
@@ -252,4 +256,35 @@ func contains(s []uint64, v uint64) bool {
 		}
 	}
 	return false
+}
+
+// A renewal the template refuses keeps the old certificate in use:
+// delivery goes on, the refusal is logged and retried with backoff, and
+// the retries reuse the one certificate already issued for the new key.
+func TestAgentFailedRenewalKeepsDelivering(t *testing.T) {
+	k := newFleetKit(t, 10*24*time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first, err := provision.Onboard(ctx, k.cfg.Provisioning, k.cfg.MQTT, provision.Options{
+		Sources: provision.Sources{DeviceTreeSerial: func() (string, error) { return kitSerial, nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.mu.Lock()
+	k.refuse = true
+	k.mu.Unlock()
+	_, logs := k.run(t)
+	thing := "kit-" + kitSerial
+	testkit.WaitFor(t, 60*time.Second, "three refused renewals", func() bool {
+		return strings.Count(logs.String(), "certificate renewal failed; the current certificate stays in use") >= 3
+	})
+	n := len(k.seqs(thing))
+	testkit.WaitFor(t, 30*time.Second, "delivery going on with the old certificate", func() bool { return len(k.seqs(thing)) > n+5 })
+	cur, err := provision.Load(k.cfg.Provisioning.Dir)
+	if err != nil || cur.Serial != first.Serial || provision.HasPrevious(k.cfg.Provisioning) {
+		t.Fatalf("identity changed by a refused renewal: %+v, %v", cur, err)
+	}
+	if got := k.emu.Issued(); got != 2 {
+		t.Errorf("%d certificates issued, want 2 (the first, and one for the new key, reused by every retry)", got)
+	}
 }
