@@ -27,6 +27,11 @@ type identity struct {
 	ctx atomic.Pointer[context.Context]
 	// prov is the provisioning section of the delivery last built.
 	prov atomic.Pointer[provision.Config]
+	// restored is when a renewed certificate was last refused and the
+	// previous one put back (unix nanoseconds, 0 never): renewal waits
+	// renewRetryMax after it, so a broker that refuses every new
+	// certificate does not get a new one per connection.
+	restored atomic.Int64
 	// progress is the onboarding loop's liveness (unix nanoseconds), the
 	// watchdog's "publisher" probe until a publisher runs.
 	progress atomic.Int64
@@ -217,6 +222,11 @@ func (a *Agent) renewOnConnect(ctx context.Context, s *publisher.Session, p prov
 		if err != nil || !p.RenewalDue(id, time.Now()) {
 			return
 		}
+		if r := a.ident.restored.Load(); r != 0 && time.Since(time.Unix(0, r)) < renewRetryMax {
+			a.log.Warn("provisioning: renewal due but paused: the broker refused the last renewed certificate",
+				"not_after", id.NotAfter.UTC().Format(time.RFC3339), "paused_until", time.Unix(0, r).Add(renewRetryMax).UTC().Format(time.RFC3339))
+			return
+		}
 		a.log.Info("provisioning: certificate expires within provisioning.renew_before; renewing",
 			"not_after", id.NotAfter.UTC().Format(time.RFC3339), "renew_before", p.RenewBefore)
 		_, err = provision.Renew(ctx, s, p, provision.Options{Log: a.log, Sources: a.ident.sources})
@@ -273,7 +283,7 @@ func (a *Agent) watchRenewed(p provision.Config, pub *publisher.Publisher) {
 	ctx := a.identityCtx()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	refused, last := 0, ""
+	refused, seen, last := 0, int64(0), ""
 	for provision.HasPrevious(p) {
 		select {
 		case <-ctx.Done():
@@ -284,10 +294,12 @@ func (a *Agent) watchRenewed(p provision.Config, pub *publisher.Publisher) {
 		if st.Connected {
 			return // the hook confirms
 		}
-		if st.LastError != "" && st.LastError != last {
-			last = st.LastError
+		if st.ConnectFailures > seen {
+			seen, last = st.ConnectFailures, st.LastError
 			if isRefusal(last) {
 				refused++
+			} else {
+				refused = 0 // offline, not refused: keep waiting
 			}
 		}
 		if refused >= renewedRefusals {
@@ -295,6 +307,7 @@ func (a *Agent) watchRenewed(p provision.Config, pub *publisher.Publisher) {
 				a.log.Error("provisioning: the renewed certificate is refused and the previous one could not be restored", "err", err)
 				return
 			}
+			a.ident.restored.Store(time.Now().UnixNano())
 			a.log.Error("provisioning: the broker refuses the renewed certificate; back to the previous one", "last_error", last)
 			a.restartDelivery("renewed certificate refused")
 			return

@@ -288,3 +288,36 @@ func TestAgentFailedRenewalKeepsDelivering(t *testing.T) {
 		t.Errorf("%d certificates issued, want 2 (the first, and one for the new key, reused by every retry)", got)
 	}
 }
+
+// A renewed certificate the broker refuses (three connects in a row)
+// sends the kit back to the previous one, which still works; renewal is
+// then paused rather than retried at every connection.
+func TestAgentGoesBackWhenTheRenewedCertificateIsRefused(t *testing.T) {
+	k := newFleetKit(t, 10*24*time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first, err := provision.Onboard(ctx, k.cfg.Provisioning, k.cfg.MQTT, provision.Options{
+		Sources: provision.Sources{DeviceTreeSerial: func() (string, error) { return kitSerial, nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thing := "kit-" + kitSerial
+	deny := func(c provemu.Connection) bool { return c.ClientID == thing && c.Serial != first.Serial }
+	k.hook.Deny.Store(&deny)
+	_, logs := k.run(t)
+	testkit.WaitFor(t, 60*time.Second, "back to the previous certificate", func() bool {
+		return strings.Contains(logs.String(), "back to the previous one")
+	})
+	n := len(k.seqs(thing))
+	testkit.WaitFor(t, 60*time.Second, "delivery with the previous certificate", func() bool { return len(k.seqs(thing)) > n+5 })
+	cur, err := provision.Load(k.cfg.Provisioning.Dir)
+	if err != nil || cur.Serial != first.Serial || provision.HasPrevious(k.cfg.Provisioning) {
+		t.Fatalf("after the refusal: %+v, %v (previous kept %t)", cur, err, provision.HasPrevious(k.cfg.Provisioning))
+	}
+	if !strings.Contains(logs.String(), "renewal due but paused") {
+		t.Error("renewal not paused after the refusal")
+	}
+	if got := k.emu.Issued(); got != 2 {
+		t.Errorf("%d certificates issued, want 2", got)
+	}
+}

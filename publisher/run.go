@@ -38,6 +38,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 				return nil
 			}
 			p.setErr(err)
+			p.failures.Add(1)
 			if first && !jitp && errors.Is(err, ErrDroppedAtConnect) {
 				// Once, at the first attempt, and at the floor of the
 				// backoff: the certificate is registered by now.

@@ -22,6 +22,9 @@ import (
 type AuthHook struct {
 	mochi.HookBase
 	emu atomic.Pointer[Emulator]
+	// Deny, when set, refuses a connection it returns true for (a
+	// certificate revoked, or one AWS does not accept for another reason).
+	Deny atomic.Pointer[func(Connection) bool]
 
 	mu    sync.Mutex
 	conns []Connection
@@ -61,6 +64,9 @@ func (h *AuthHook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) boo
 				e.mu.Unlock()
 			}
 		}
+	}
+	if deny := h.Deny.Load(); deny != nil && (*deny)(c) {
+		c.Refused = true
 	}
 	h.mu.Lock()
 	h.conns = append(h.conns, c)
