@@ -123,6 +123,9 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 // rather than zeros that stand for "the default".
 func (c Config) Effective(reg *sensors.Registry) Config {
 	out := c
+	if out.Provisioning.Enabled() && len(out.Provisioning.Parameters) == 0 {
+		out.Provisioning.Parameters = provision.DefaultParameters()
+	}
 	out.Sensors = make([]sensors.Config, len(c.Sensors))
 	for i, s := range c.Sensors {
 		on := s.IsEnabled()
