@@ -323,7 +323,7 @@ func isRefusal(s string) bool {
 // the previous certificate's expiry while a renewal keeps it.
 func (a *Agent) identityState(st *shadow.State) {
 	p := a.ident.prov.Load()
-	if p == nil {
+	if p == nil || !provision.HasPrevious(*p) { // a stat, at each report
 		return
 	}
 	if id, err := provision.Load(p.Dir); err == nil {
