@@ -95,7 +95,7 @@ func TestAgentKilledWhileOnboarding(t *testing.T) {
 		t.Run(tc.fp, func(t *testing.T) {
 			k := newFleetKit(t, 0)
 			spec, _ := json.Marshal(childSpec{Path: k.path, Serial: kitSerial, Kill: tc.fp})
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd := selfCommand(t, "-test.run=^$")
 			cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
@@ -134,4 +134,19 @@ func TestAgentKilledWhileOnboarding(t *testing.T) {
 			}
 		})
 	}
+}
+
+// selfCommand runs this test binary again; under qemu (make test-arm sets
+// KITD_TEST_EMULATED and KITD_TEST_QEMU, binfmt is not registered) through
+// the same emulator. A SIGKILL the child sends itself ends the emulator.
+func selfCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	if os.Getenv("KITD_TEST_EMULATED") == "" {
+		return exec.Command(os.Args[0], args...)
+	}
+	qemu := os.Getenv("KITD_TEST_QEMU")
+	if qemu == "" {
+		t.Fatal("KITD_TEST_EMULATED is set but KITD_TEST_QEMU does not name the emulator")
+	}
+	return exec.Command(qemu, append([]string{os.Args[0]}, args...)...)
 }

@@ -129,7 +129,7 @@ func TestOnboardKilledAtEveryStep(t *testing.T) {
 		t.Run(tc.fp, func(t *testing.T) {
 			f := newFleet(t, fleetOptions{})
 			spec, _ := json.Marshal(childSpec{Cfg: f.cfg, MQTT: f.mqtt, Serial: testSerial, Kill: tc.fp})
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd := selfCommand(t, "-test.run=^$")
 			cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
@@ -309,4 +309,19 @@ func TestRestoreGoesBackToThePrevious(t *testing.T) {
 	if err != nil || cur.Serial != old.Serial || HasPrevious(f.cfg) {
 		t.Fatalf("after Restore: %+v, %v", cur, err)
 	}
+}
+
+// selfCommand runs this test binary again; under qemu (make test-arm sets
+// KITD_TEST_EMULATED and KITD_TEST_QEMU, binfmt is not registered) through
+// the same emulator. A SIGKILL the child sends itself ends the emulator.
+func selfCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	if os.Getenv("KITD_TEST_EMULATED") == "" {
+		return exec.Command(os.Args[0], args...)
+	}
+	qemu := os.Getenv("KITD_TEST_QEMU")
+	if qemu == "" {
+		t.Fatal("KITD_TEST_EMULATED is set but KITD_TEST_QEMU does not name the emulator")
+	}
+	return exec.Command(qemu, append([]string{os.Args[0]}, args...)...)
 }
