@@ -350,7 +350,7 @@ func (e *env) configCmd() *cobra.Command {
 				fmt.Fprintln(e.stderr, "kitd: warning: mqtt.broker uses tcp:// — no TLS, for local tests only")
 			}
 			// A YAML comment: the output stays a config file.
-			fmt.Fprintf(e.stdout, "# identity in effect: %s\n", identitySummary(cfg))
+			fmt.Fprintf(e.stdout, "# identity in effect: %s\n", identitySummary(cfg, skipFiles))
 			eff := cfg.Effective(reg)
 			return eff.Write(e.stdout)
 		},

@@ -68,13 +68,19 @@ func (e *env) identityCmd() *cobra.Command {
 }
 
 // identitySummary is one line for `config check`.
-func identitySummary(cfg *config.Config) string {
+// With skipFiles nothing is read.
+func identitySummary(cfg *config.Config, skipFiles bool) string {
+	if !cfg.UsesProvisioning() {
+		return fmt.Sprintf("configured: device.id %s, mqtt.cert_file %s", cfg.Device.ID, cfg.MQTT.CertFile)
+	}
+	if skipFiles {
+		return "provisioned: the kit's own from " + cfg.Provisioning.Dir + " once onboarded, the claim certificate " +
+			cfg.Provisioning.ClaimCertFile + " before (not read: --skip-files)"
+	}
 	id, err := cfg.Identity()
 	switch {
 	case err != nil:
 		return "unreadable: " + err.Error()
-	case !cfg.UsesProvisioning():
-		return fmt.Sprintf("configured: device.id %s, mqtt.cert_file %s", cfg.Device.ID, cfg.MQTT.CertFile)
 	case id.Claim:
 		return "claim certificate " + cfg.Provisioning.ClaimCertFile + " (not onboarded yet: kitd run or kitd provision onboards)"
 	}
