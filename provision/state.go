@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kitd-dev/kitd/internal/safefile"
@@ -210,6 +211,7 @@ func writeAtomic(dir, name string, data []byte) error {
 	if err := f.Chmod(fileMode); err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
+	sameOwner(tmp, dir)
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("provision: write %s: %w", tmp, err)
 	}
@@ -251,10 +253,31 @@ func syncDir(dir string) error {
 
 // ensureDir makes dir (0750: the service's group may look in it).
 func ensureDir(dir string) error {
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("provision: dir: %w", err)
 	}
+	if statErr != nil {
+		sameOwner(dir, filepath.Dir(dir))
+	}
 	return nil
+}
+
+// sameOwner gives path the owner of ref when running as root: `sudo kitd
+// provision` must leave files the service (user kitd, owner of its state
+// directory) can read and later replace. Best effort: without root the
+// files are the caller's already.
+func sameOwner(path, ref string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	st, err := os.Stat(ref)
+	if err != nil {
+		return
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		_ = os.Chown(path, int(sys.Uid), int(sys.Gid))
+	}
 }
 
 func readCert(path string) (*x509.Certificate, error) {
