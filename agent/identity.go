@@ -66,7 +66,21 @@ func (a *Agent) identityCtx() context.Context {
 func (a *Agent) startIdentity(ctx context.Context, wg *sync.WaitGroup) {
 	a.ident.ctx.Store(&ctx)
 	a.ident.progress.Store(time.Now().UnixNano())
-	if a.pub.Load() != nil || !a.cfg.Provisioning.Enabled() {
+	if c := a.pub.Load(); c != nil {
+		if p := a.ident.prov.Load(); p != nil {
+			if id, err := provision.Load(p.Dir); err == nil {
+				a.log.Info("provisioning: running as the kit's own thing", "thing", id.ThingName,
+					"certificate_id", id.CertificateID, "not_after", id.NotAfter.UTC().Format(time.RFC3339))
+			}
+			if provision.HasPrevious(*p) {
+				// Restarted after a renewal, before the new certificate
+				// connected: still go back if the broker refuses it.
+				go a.watchRenewed(*p, c.v)
+			}
+		}
+		return
+	}
+	if !a.cfg.Provisioning.Enabled() {
 		return
 	}
 	a.log.Info("provisioning: the kit has no identity yet; onboarding with the claim certificate while the sensors run",

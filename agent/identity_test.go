@@ -21,6 +21,7 @@ import (
 	"github.com/kitd-dev/kitd/internal/provemu"
 	"github.com/kitd-dev/kitd/internal/testkit"
 	"github.com/kitd-dev/kitd/provision"
+	"github.com/kitd-dev/kitd/publisher"
 )
 
 const kitSerial = "00000000feed0001"
@@ -319,5 +320,41 @@ func TestAgentGoesBackWhenTheRenewedCertificateIsRefused(t *testing.T) {
 	}
 	if got := k.emu.Issued(); got != 2 {
 		t.Errorf("%d certificates issued, want 2", got)
+	}
+}
+
+// Restarted after a renewal whose certificate never connected, and the
+// broker refuses it: the kit still goes back to the previous one.
+func TestAgentRestartedAfterRenewalGoesBackWhenRefused(t *testing.T) {
+	k := newFleetKit(t, 10*24*time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opts := provision.Options{Sources: provision.Sources{DeviceTreeSerial: func() (string, error) { return kitSerial, nil }}}
+	first, err := provision.Onboard(ctx, k.cfg.Provisioning, k.cfg.MQTT, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := k.cfg.MQTT
+	m.CertFile, m.KeyFile = first.CertFile, first.KeyFile
+	conn, err := publisher.Dial(ctx, m, first.ThingName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := provision.Renew(ctx, conn, k.cfg.Provisioning, opts)
+	conn.Close()
+	if err != nil || !provision.HasPrevious(k.cfg.Provisioning) {
+		t.Fatalf("renewal: %v", err)
+	}
+	deny := func(c provemu.Connection) bool { return c.Serial == renewed.Serial }
+	k.hook.Deny.Store(&deny)
+	_, logs := k.run(t)
+	testkit.WaitFor(t, 60*time.Second, "back to the previous certificate", func() bool {
+		return strings.Contains(logs.String(), "back to the previous one")
+	})
+	thing := "kit-" + kitSerial
+	n := len(k.seqs(thing))
+	testkit.WaitFor(t, 60*time.Second, "delivery with the previous certificate", func() bool { return len(k.seqs(thing)) > n+5 })
+	if cur, err := provision.Load(k.cfg.Provisioning.Dir); err != nil || cur.Serial != first.Serial {
+		t.Fatalf("identity after the refusal: %+v, %v", cur, err)
 	}
 }
