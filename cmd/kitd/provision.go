@@ -34,6 +34,9 @@ func (e *env) provisionCmd() *cobra.Command {
 			if !cfg.Provisioning.Enabled() {
 				return usageError{fmt.Errorf("%s: provisioning.template: not set, so there is nothing to onboard with (README: provisioning)", file)}
 			}
+			if !cfg.UsesProvisioning() {
+				return usageError{fmt.Errorf("%s: mqtt.cert_file and mqtt.key_file are set, so the kit uses them and never a provisioned identity: leave both out to onboard", file)}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			ctx, cancel := context.WithTimeout(ctx, provisionTimeout)

@@ -117,6 +117,11 @@ func TestProvisionFailuresExit1WithTheReason(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "provisioning.template: not set") {
 		t.Fatalf("no provisioning section: %+v", r)
 	}
+	body := validConfig(t) + "provisioning: { template: kitd-fleet, claim_cert_file: /x.pem, claim_key_file: /x.key }\n"
+	r = kitd(t, nil, nil, "provision", "-c", writeConfig(t, body))
+	if r.code != 2 || !strings.Contains(r.stderr, "mqtt.cert_file and mqtt.key_file are set") {
+		t.Fatalf("provisioning beside configured certificate files: %+v", r)
+	}
 }
 
 func TestDemoProvision(t *testing.T) {
