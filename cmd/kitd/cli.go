@@ -282,10 +282,10 @@ func (e *env) runCmd() *cobra.Command {
 
 func (e *env) demoCmd() *cobra.Command {
 	var (
-		dur       time.Duration
-		sets      []string
-		provision bool
+		dur  time.Duration
+		sets []string
 	)
+	var provision bool
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "run the whole pipeline on an embedded default: in-process broker, throwaway PKI, shadow emulator, simulated sensors",
