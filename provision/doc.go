@@ -80,5 +80,9 @@
 // previous.pem; the publisher reads identity.pem at every connect, so the
 // new certificate is used from the next connection. A failure at any step
 // leaves identity.pem as it was; a renewal that comes back with another
-// thing name is refused (ErrThingChanged).
+// thing name is refused (ErrThingChanged). The agent (agent/identity.go)
+// runs Renew from an OnConnect hook, retried with backoff while connected,
+// restarts delivery on success, calls Confirm when the new identity has
+// connected, and Restore when the broker refused it three times in a row
+// before it ever connected (renewal then pauses an hour).
 package provision
