@@ -77,6 +77,8 @@ type Agent struct {
 	lifecycle sync.Mutex // serializes Reload and shutdown
 	cfg       *config.Config
 	certs     [32]byte
+
+	ident identity // fleet provisioning (identity.go)
 }
 
 // component is a running part with its own context, so a reload can
@@ -173,6 +175,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		defer wg.Done()
 		a.reportStatus(wctx)
 	}()
+	a.startIdentity(wctx, &wg)
 
 	for done := false; !done; {
 		select {
@@ -257,11 +260,16 @@ type delivery struct {
 
 func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 	a.deps.beforeBuild("delivery")
+	cfg, ok, err := identityFor(cfg)
+	if err != nil || !ok {
+		return delivery{}, err // no identity yet: onboarding starts delivery
+	}
 	pub, err := publisher.New(cfg.MQTT, publisher.Deps{Device: cfg.Device.ID, Buffer: a.buf.Load(), Clock: a.deps.Clock, Log: a.deps.Log})
 	if err != nil {
 		return delivery{}, err
 	}
 	d := delivery{pub: pub}
+	a.addRenewal(pub, cfg)
 	if cfg.Shadow.Enabled {
 		sh, err := shadow.New(cfg.Shadow, shadow.Deps{
 			Device: cfg.Device.ID, Sensors: cfg.SensorNames(), BatchMaxReadings: cfg.MQTT.Batch.MaxReadings,
@@ -282,6 +290,10 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 // publisher through a.pub.
 func (a *Agent) startDelivery(d delivery) {
 	a.sh.Store(nil)
+	if d.pub == nil {
+		a.pub.Store(nil) // not onboarded yet (identity.go)
+		return
+	}
 	a.pub.Store(&component[*publisher.Publisher]{v: d.pub})
 	if d.sh != nil {
 		if err := d.sh.ApplyPersisted(); err != nil {
@@ -398,6 +410,9 @@ func (a *Agent) Reload() error {
 // A file that cannot be read safely (a FIFO, /dev/zero) counts as empty
 // here; the publisher's own checks refuse it with a clear error.
 func certsHash(cfg *config.Config) [32]byte {
+	if c, ok, _ := identityFor(cfg); ok {
+		cfg = c // a renewed identity.pem counts as a changed certificate
+	}
 	h := sha256.New()
 	for _, f := range []string{cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile} {
 		if f == "" {
@@ -491,7 +506,7 @@ func (a *Agent) checks() []systemd.Check {
 	maxAge := max(a.deps.WatchdogInterval/2, 3*time.Second)
 	return []systemd.Check{
 		systemd.ProgressCheck("scheduler", a.deps.progress("scheduler", func() time.Time { return a.sched.Load().v.Progress() }), maxAge),
-		systemd.ProgressCheck("publisher", a.deps.progress("publisher", func() time.Time { return a.pub.Load().v.Progress() }), maxAge),
+		systemd.ProgressCheck("publisher", a.deps.progress("publisher", a.deliveryProgress), maxAge),
 		func(now time.Time) error {
 			if since := a.buf.Load().FailingSince(); !since.IsZero() && now.Sub(since) > bufferFailLimit {
 				return fmt.Errorf("buffer: every write has failed for %s", now.Sub(since).Round(time.Second))
@@ -513,6 +528,7 @@ func (a *Agent) shadowState() shadow.State {
 	b := a.buf.Load().Stats()
 	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, Lost: b.Lost, DroppedRanges: b.DroppedRanges}
 	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
+	a.identityState(&st)
 	return st
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
+	"github.com/kitd-dev/kitd/provision"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -33,6 +34,10 @@ type Config struct {
 	Shadow  shadow.Config    `mapstructure:"shadow"`
 	Clock   clock.Config     `mapstructure:"clock"`
 	Sensors []sensors.Config `mapstructure:"sensors"`
+
+	// Provisioning is optional: with a template set, device.id,
+	// mqtt.cert_file and mqtt.key_file may be empty (see Identity).
+	Provisioning provision.Config `mapstructure:"provisioning"`
 }
 
 // Default is the config with every package's defaults and no sensors.
@@ -42,6 +47,8 @@ func Default() Config {
 		Buffer: buffer.DefaultConfig(),
 		Shadow: shadow.DefaultConfig(),
 		Clock:  clock.DefaultConfig(),
+
+		Provisioning: provision.DefaultConfig(),
 	}
 }
 
@@ -77,18 +84,22 @@ func (c *Config) Validate(reg *sensors.Registry) error {
 // PartSensors.
 func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 	var errs []error
-	if parts&PartDevice != 0 {
+	if parts&PartDevice != 0 && (!c.provisioned() || c.Device.ID != "") {
 		if err := telemetry.CheckDevice(c.Device.ID); err != nil {
 			errs = append(errs, fmt.Errorf("device.id: %w", err))
 		}
 	}
+	mq, rename := c.mqttToValidate(parts&PartFiles != 0)
 	switch parts & (PartMQTT | PartFiles) {
 	case PartMQTT | PartFiles:
-		errs = append(errs, prefixed("mqtt.", c.MQTT.Validate())...)
+		errs = append(errs, rename(mq.Validate())...)
 	case PartMQTT:
-		errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateSettings())...)
+		errs = append(errs, rename(mq.ValidateSettings())...)
 	case PartFiles:
-		errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateFiles())...)
+		errs = append(errs, rename(mq.ValidateFiles())...)
+	}
+	if parts&PartMQTT != 0 {
+		errs = append(errs, prefixed("provisioning.", c.Provisioning.Validate())...)
 	}
 	if parts&PartBuffer != 0 {
 		errs = append(errs, prefixed("buffer.", c.Buffer.Validate())...)
@@ -112,6 +123,9 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 // rather than zeros that stand for "the default".
 func (c Config) Effective(reg *sensors.Registry) Config {
 	out := c
+	if out.Provisioning.Enabled() && len(out.Provisioning.Parameters) == 0 {
+		out.Provisioning.Parameters = provision.DefaultParameters()
+	}
 	out.Sensors = make([]sensors.Config, len(c.Sensors))
 	for i, s := range c.Sensors {
 		on := s.IsEnabled()

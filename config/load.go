@@ -108,7 +108,8 @@ func readFile(path string, environ []string) (*Config, []error, error) {
 // otherwise write into the buffer package). Driver options are not
 // paths here: their drivers require absolute ones.
 func (c *Config) resolve(dir string) {
-	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile} {
+	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile,
+		&c.Provisioning.ClaimCertFile, &c.Provisioning.ClaimKeyFile, &c.Provisioning.Dir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -164,6 +165,7 @@ func parse(name string, data []byte, environ []string) (*Config, []error, error)
 	if err := v.Unmarshal(&cfg, viper.DecodeHook(decodeHook)); err != nil {
 		form = append(form, decodeErrors(err, sensorNames(doc), env)...)
 	}
+	keepParameterCase(doc, &cfg)
 	return &cfg, form, nil
 }
 

@@ -52,6 +52,9 @@ type Options struct {
 	Registry *sensors.Registry
 	Clock    telemetry.Clock
 	Version  string
+	// Provision starts the kit unprovisioned, with a claim certificate,
+	// and onboards it through a provisioning emulator (provision.go).
+	Provision bool
 }
 
 // ParseSet turns "sensors.sim.interval=5s" into a desired document,
@@ -145,6 +148,13 @@ func Run(ctx context.Context, opts Options) error {
 	cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile = ca.CAFile, kitPair.CertFile, kitPair.KeyFile
 	cfg.Buffer.Dir = filepath.Join(dir, "buffer")
 	cfg.Shadow.StateFile = filepath.Join(dir, "shadow.json")
+	if opts.Provision {
+		stopProv, err := startProvisioning(ctx, ca, "tls://"+addr, dir, cfg, out, quiet)
+		if err != nil {
+			return err
+		}
+		defer stopProv()
+	}
 	// What config.Check does for `kitd run`, on the filled-in config.
 	if err := cfg.Validate(opts.Registry); err != nil {
 		return fmt.Errorf("configs/demo.yaml (embedded):\n%w", err)

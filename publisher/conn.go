@@ -131,8 +131,6 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 		SetConnectTimeout(p.cfg.ConnectTimeout).
 		// Bounds a Publish blocked on paho's outbound queue.
 		SetWriteTimeout(p.cfg.ackTimeout()).
-		// QoS 1: AWS IoT drops a connection whose Will asks for QoS 2.
-		SetBinaryWill(p.statusTopic, offlinePayload, 1, p.cfg.StatusRetain).
 		SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) {
 			nc, err := p.dial(dialCtx, tlsCfg)
 			if err == nil {
@@ -141,6 +139,10 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 			return nc, err
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.markLost(err) })
+	if p.statusTopic != "" { // Dial's one-off connections have no Will
+		// QoS 1: AWS IoT drops a connection whose Will asks for QoS 2.
+		o.SetBinaryWill(p.statusTopic, offlinePayload, 1, p.cfg.StatusRetain)
+	}
 	c.client = mqtt.NewClient(o)
 
 	tok := c.client.Connect()
@@ -151,7 +153,7 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil {
 				c.kill(err)
-				return nil, p.explainConnect(err)
+				return nil, p.markDropped(p.explainConnect(err))
 			}
 			c.up = time.Now()
 			return c, nil
@@ -243,4 +245,20 @@ func (p *Publisher) explainConnect(err error) error {
 		return fmt.Errorf("connect to %s: the broker rejected client id %q: %w", p.cfg.Broker, p.device, err)
 	}
 	return fmt.Errorf("connect to %s: %w", p.cfg.Broker, err)
+}
+
+// markDropped wraps ErrDroppedAtConnect around err when the broker closed
+// the connection (EOF or reset, during the TLS handshake or before the
+// CONNACK) and no certificate rejection explains it: what AWS IoT does to
+// the first connection of a certificate issued by a CA registered for
+// just-in-time provisioning (JITP/JITR) while it registers that
+// certificate.
+func (p *Publisher) markDropped(err error) error {
+	if errors.Is(err, ErrCertRejected) {
+		return err
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || strings.HasSuffix(err.Error(), ": EOF") {
+		return fmt.Errorf("%w: %w", ErrDroppedAtConnect, err)
+	}
+	return err
 }

@@ -5,6 +5,9 @@
 // New checks the mqtt config section and the TLS files; Run owns the
 // connection until its context ends; OnConnect hooks (the shadow) get a
 // Session for each connection; Stats and Progress report on it.
+// Dial makes one connection outside Run, on the same rules but without
+// Will, status or buffer, for a one-off exchange (fleet provisioning with
+// the claim certificate).
 //
 // # Connection lifecycle
 //
@@ -40,7 +43,11 @@
 // a publish to TOPIC: on AWS IoT this usually means the policy does not
 // allow iot:Publish on it"). A refused client certificate, a broker
 // certificate that does not verify and a refused CONNECT are each named
-// (ErrCertRejected, ErrNotAuthorized). Identical log lines, numbers aside,
+// (ErrCertRejected, ErrNotAuthorized). The very first attempt closed by
+// the broker before it was accepted (ErrDroppedAtConnect) is what AWS IoT
+// does while it provisions a certificate just in time (JITP/JITR): it is
+// logged once at info level and retried at the backoff's floor, not
+// counted. Identical log lines, numbers aside,
 // are folded to one per 15 minutes with repeated=N (package logdedup): a
 // broker down for a day costs a few dozen lines, not thousands.
 //

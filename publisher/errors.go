@@ -10,6 +10,11 @@ var (
 	// ErrNotAuthorized is returned when the broker refuses the CONNECT
 	// (CONNACK "not authorized" or "bad user name or password").
 	ErrNotAuthorized = errors.New("connection not authorized")
+	// ErrDroppedAtConnect is returned when the broker closed the
+	// connection before accepting it (EOF or reset during the TLS
+	// handshake or before the CONNACK): on AWS IoT, normal for the first
+	// connection of a certificate provisioned just in time (JITP/JITR).
+	ErrDroppedAtConnect = errors.New("connection closed by the broker before CONNACK")
 )
 
 // Errors returned by Run.

@@ -30,6 +30,8 @@ type Stats struct {
 	// acknowledged to the buffer without delivery: bytes that do not decode
 	// as a reading, or a reading larger than batch.max_bytes.
 	Discarded int64
+	// ConnectFailures counts failed connection attempts.
+	ConnectFailures int64
 	// LastError is the latest connection failure or loss.
 	LastError string
 	// CertExpires is the client certificate's NotAfter (zero for tcp://).
@@ -131,6 +133,7 @@ type Publisher struct {
 	messages    atomic.Int64
 	reconnects  atomic.Int64
 	discarded   atomic.Int64
+	failures    atomic.Int64
 	certExpires atomic.Int64 // unix nanoseconds; 0 unknown
 	progress    atomic.Int64 // unix nanoseconds
 	lastErr     atomic.Pointer[string]
@@ -245,6 +248,8 @@ func (p *Publisher) Stats() Stats {
 		Messages:   p.messages.Load(),
 		Reconnects: p.reconnects.Load(),
 		Discarded:  p.discarded.Load(),
+
+		ConnectFailures: p.failures.Load(),
 	}
 	if e := p.lastErr.Load(); e != nil {
 		s.LastError = *e

@@ -24,7 +24,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	bo := backoff{min: p.opt.backoffMin, max: p.opt.backoffMax, rand: p.opt.rand}
 	var stopDeadline time.Time
 	defer func() { p.waitHooks(stopDeadline) }()
-	first, streak := true, false
+	first, streak, jitp := true, false, false
 	for {
 		p.touch()
 		if ctx.Err() != nil {
@@ -38,6 +38,19 @@ func (p *Publisher) Run(ctx context.Context) error {
 				return nil
 			}
 			p.setErr(err)
+			p.failures.Add(1)
+			if first && !jitp && errors.Is(err, ErrDroppedAtConnect) {
+				// Once, at the first attempt, and at the floor of the
+				// backoff: the certificate is registered by now.
+				jitp = true
+				p.log.Info("the broker closed the first connection before accepting it: on AWS IoT this is normal once for a certificate "+
+					"issued by a CA registered for just-in-time provisioning (JITP/JITR), which registers it on this attempt; retrying", "err", err)
+				if !p.sleep(ctx, bo.min) {
+					stopDeadline = time.Now().Add(p.cfg.ShutdownTimeout)
+					return nil
+				}
+				continue
+			}
 			// No attempt number or delay in the line: identical lines are
 			// what the repeat filter folds.
 			p.log.Warn("connect failed", "err", err)

@@ -22,6 +22,10 @@ type Agent struct {
 	Started       time.Time
 	// CertExpires is the client certificate's NotAfter; zero omits it.
 	CertExpires time.Time
+	// CertPreviousExpires is, after a certificate renewal, the replaced
+	// certificate's NotAfter while it is kept (until the new one has
+	// connected); zero omits it.
+	CertPreviousExpires time.Time
 }
 
 // Sensor is one configured sensor's live state.
@@ -97,6 +101,9 @@ func (s *Shadow) buildWith(st State, lastErrorMax int) map[string]any {
 	}
 	if !st.Agent.CertExpires.IsZero() {
 		agent["cert_expires"] = telemetry.FormatTime(st.Agent.CertExpires)
+	}
+	if !st.Agent.CertPreviousExpires.IsZero() {
+		agent["cert_previous_expires"] = telemetry.FormatTime(st.Agent.CertPreviousExpires)
 	}
 	sensors := make(map[string]any, len(st.Sensors))
 	for _, sn := range st.Sensors {

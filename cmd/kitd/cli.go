@@ -98,6 +98,7 @@ func (e *env) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(e.runCmd(), e.demoCmd(), e.configCmd(), e.sensorsCmd(), e.bufferCmd(), e.versionCmd())
+	root.AddCommand(e.provisionCmd(), e.identityCmd())
 	// Unknown commands and bad arguments are usage errors too; a group
 	// named without a command prints its help.
 	var all func(c *cobra.Command)
@@ -285,6 +286,7 @@ func (e *env) demoCmd() *cobra.Command {
 		dur  time.Duration
 		sets []string
 	)
+	var provision bool
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "run the whole pipeline on an embedded default: in-process broker, throwaway PKI, shadow emulator, simulated sensors",
@@ -313,11 +315,13 @@ func (e *env) demoCmd() *cobra.Command {
 			return demo.Run(ctx, demo.Options{
 				For: dur, Sets: sets, Input: e.stdin, Out: e.stdout, Err: e.stderr, Log: log,
 				Registry: reg, Clock: clock.New(clock.Config{}), Version: version,
+				Provision: provision,
 			})
 		},
 	}
 	c.Flags().DurationVar(&dur, "for", 0, "end the demo after this long (e.g. 30s); default: until Ctrl-C")
 	c.Flags().StringArrayVar(&sets, "set", nil, "change desired state after start, KEY=VALUE (e.g. sensors.sim.interval=5s); repeatable")
+	c.Flags().BoolVar(&provision, "provision", false, "start the kit unprovisioned with a claim certificate and onboard it by fleet provisioning (emulated)")
 	return c
 }
 
@@ -346,6 +350,8 @@ func (e *env) configCmd() *cobra.Command {
 			if strings.HasPrefix(cfg.MQTT.Broker, "tcp://") {
 				fmt.Fprintln(e.stderr, "kitd: warning: mqtt.broker uses tcp:// — no TLS, for local tests only")
 			}
+			// A YAML comment: the output stays a config file.
+			fmt.Fprintf(e.stdout, "# identity in effect: %s\n", identitySummary(cfg, skipFiles))
 			eff := cfg.Effective(reg)
 			return eff.Write(e.stdout)
 		},
