@@ -184,3 +184,8 @@ func appendAlertFields(dst []byte, seq uint64, v *RecordView) []byte {
 	dst = append(dst, `,"reading_seq":`...)
 	return strconv.AppendUint(dst, a.readingSeq, 10)
 }
+
+// IsAlertRecord reports whether stored bytes are an alert record, by their
+// kind byte alone: the publisher scans the buffer for alerts this way
+// without parsing every reading.
+func IsAlertRecord(b []byte) bool { return len(b) > 0 && b[0] == alertVersion }
