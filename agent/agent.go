@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kitd-dev/kitd/alerts"
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/config"
 	"github.com/kitd-dev/kitd/internal/safefile"
@@ -68,6 +69,9 @@ type Agent struct {
 	sched atomic.Pointer[component[*sensors.Scheduler]]
 	pub   atomic.Pointer[component[*publisher.Publisher]]
 	sh    atomic.Pointer[shadow.Shadow]
+	// alerts evaluates the alert rules on each reading (alerts.go); set
+	// once Run has opened the buffer, before the sensors start.
+	alerts atomic.Pointer[alerts.Evaluator]
 
 	lifecycle sync.Mutex // serializes Reload and shutdown
 	cfg       *config.Config
@@ -127,6 +131,7 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 			err = errors.Join(err, fmt.Errorf("buffer: %w", cerr))
 		}
 	}()
+	a.startAlerts(a.cfg)
 	st := buf.Stats()
 	a.log.Info("buffer open", "dir", a.cfg.Buffer.Dir, "pending", st.Pending, "next_seq", st.NextSeq, "epoch", st.Epoch)
 
@@ -307,8 +312,11 @@ func (a *Agent) sink(r telemetry.Reading) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.buf.Load().Append(rec)
-	return err
+	seq, err := a.buf.Load().Append(rec)
+	if err != nil {
+		return err
+	}
+	return a.checkAlerts(r, seq)
 }
 
 // Reload re-reads the config file and applies what changed, as
@@ -367,6 +375,7 @@ func (a *Agent) Reload() error {
 			a.log.Warn("reload: desired state not re-applied", "err", err)
 		}
 	}
+	a.reloadAlerts(old, cfg)
 	a.cfg = cfg
 	a.log.Info("config reloaded", "file", a.opts.ConfigFile)
 	return nil
@@ -491,6 +500,7 @@ func (a *Agent) shadowState() shadow.State {
 	b := a.buf.Load().Stats()
 	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, Lost: b.Lost, DroppedRanges: b.DroppedRanges}
 	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
+	st.Alerts = a.activeAlerts()
 	return st
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kitd-dev/kitd/alerts"
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
 	"github.com/kitd-dev/kitd/publisher"
@@ -33,6 +34,8 @@ type Config struct {
 	Shadow  shadow.Config    `mapstructure:"shadow"`
 	Clock   clock.Config     `mapstructure:"clock"`
 	Sensors []sensors.Config `mapstructure:"sensors"`
+	// Alerts are the edge alert rules; checked with the sensors.
+	Alerts alerts.Config `mapstructure:"alerts"`
 }
 
 // Default is the config with every package's defaults and no sensors.
@@ -103,6 +106,7 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 		if err := sensors.ValidateConfigs(reg, c.Sensors); err != nil {
 			errs = append(errs, split(err)...)
 		}
+		errs = append(errs, split(c.Alerts.Validate(c.SensorNames()))...)
 	}
 	return errors.Join(errs...)
 }
