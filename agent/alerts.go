@@ -76,4 +76,3 @@ func (a *Agent) activeAlerts() []shadow.Alert {
 	}
 	return out
 }
-
