@@ -24,7 +24,45 @@ func (a *Agent) startAlerts(cfg *config.Config) {
 	if err != nil {
 		a.log.Error("alerts: state not restored; rules start with nothing firing", "err", err)
 	}
+	if len(cfg.Alerts) > 0 {
+		a.restoreAlerts(e)
+	}
 	a.alerts.Store(e)
+}
+
+// restoreAlerts closes the window between an alert record's append and
+// the state file's rename: a kill -9 there leaves the buffer ahead of the
+// file, and the records still pending in the buffer say what was sent.
+// One pass over the pending records at start (only with rules
+// configured), looking at each one's kind byte.
+func (a *Agent) restoreAlerts(e *alerts.Evaluator) {
+	r := a.buf.Load().Reader(0, 0)
+	n := 0
+	for {
+		recs, err := r.Next(1024, 1<<20)
+		if err != nil {
+			a.log.Error("alerts: buffer not scanned for alert records; a restart may repeat one", "err", err)
+			break
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, rec := range recs {
+			if !telemetry.IsAlertRecord(rec.Data) {
+				continue
+			}
+			v, err := telemetry.ParseRecord(rec.Data)
+			if err == nil && e.Restore(rec.Seq, v.Alert()) {
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		a.log.Info("alerts: state brought up to date from the buffer", "records", n)
+		if err := e.Save(); err != nil {
+			a.log.Error("alerts: state not saved", "err", err)
+		}
+	}
 }
 
 // checkAlerts evaluates the reading just buffered at seq. Alert records go
@@ -35,19 +73,24 @@ func (a *Agent) checkAlerts(r telemetry.Reading, seq uint64) error {
 	if e == nil {
 		return nil
 	}
-	err := e.Observe(r, seq, func(as []telemetry.Alert) error {
+	err := e.Observe(r, seq, func(as []telemetry.Alert) (uint64, error) {
 		recs := make([][]byte, 0, len(as))
 		for _, al := range as {
 			rec, err := telemetry.MarshalAlert(nil, al)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			recs = append(recs, rec)
-			a.log.Info("alert", "alert", al.Name, "state", al.State.String(), "sensor", al.Sensor,
-				"quantity", al.Quantity, "value", al.Value, "threshold", al.Threshold)
 		}
-		_, err := a.buf.Load().Append(recs...)
-		return err
+		first, err := a.buf.Load().Append(recs...)
+		if err != nil {
+			return 0, err
+		}
+		for i, al := range as {
+			a.log.Info("alert", "alert", al.Name, "state", al.State.String(), "sensor", al.Sensor,
+				"quantity", al.Quantity, "value", al.Value, "threshold", al.Threshold, "seq", first+uint64(i))
+		}
+		return first, nil
 	})
 	if err != nil {
 		return fmt.Errorf("alerts: %w", err)

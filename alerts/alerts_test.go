@@ -31,7 +31,11 @@ func (fd *feed) at(sec float64, v float64) []telemetry.Alert {
 	r := telemetry.Reading{Sensor: "soil-1", Time: t0.Add(d), Boot: 1, Mono: time.Hour + d,
 		Values: map[string]float64{"moisture": v, "temperature": 20}}
 	var got []telemetry.Alert
-	if err := fd.e.Observe(r, fd.seq, func(a []telemetry.Alert) error { got = append(got, a...); return nil }); err != nil {
+	if err := fd.e.Observe(r, fd.seq, func(a []telemetry.Alert) (uint64, error) {
+		got = append(got, a...)
+		fd.seq += uint64(len(a))
+		return fd.seq - uint64(len(a)) + 1, nil
+	}); err != nil {
 		fd.t.Fatal(err)
 	}
 	fd.sent = append(fd.sent, got...)
@@ -88,7 +92,7 @@ func TestFiringResolvedHysteresisAndFor(t *testing.T) {
 	if a.Value != 34.9 || a.Threshold != 35 || a.Sensor != "soil-1" || a.Quantity != "moisture" || a.ReadingSeq != 6 || !a.Time.Equal(t0.Add(510*time.Second)) {
 		t.Fatalf("firing alert %+v", a)
 	}
-	if r := fd.sent[1]; r.Value != 38.1 || r.ReadingSeq != 11 {
+	if r := fd.sent[1]; r.Value != 38.1 || r.ReadingSeq != 12 {
 		t.Fatalf("resolved alert %+v", r)
 	}
 	act := e.Active()
@@ -127,7 +131,7 @@ func TestEmitFailureRetries(t *testing.T) {
 	e, _ := New(Config{r}, "", nil)
 	rd := telemetry.Reading{Sensor: "soil-1", Time: t0, Mono: time.Hour, Values: map[string]float64{"moisture": 10}}
 	boom := errors.New("disk gone")
-	if err := e.Observe(rd, 1, func([]telemetry.Alert) error { return boom }); !errors.Is(err, boom) {
+	if err := e.Observe(rd, 1, func([]telemetry.Alert) (uint64, error) { return 0, boom }); !errors.Is(err, boom) {
 		t.Fatalf("Observe = %v", err)
 	}
 	if len(e.Active()) != 0 {
@@ -135,7 +139,7 @@ func TestEmitFailureRetries(t *testing.T) {
 	}
 	var got []telemetry.Alert
 	rd.Mono += time.Second
-	_ = e.Observe(rd, 2, func(a []telemetry.Alert) error { got = a; return nil })
+	_ = e.Observe(rd, 2, func(a []telemetry.Alert) (uint64, error) { got = a; return 100, nil })
 	if states(got) != "dry-soil:firing" {
 		t.Fatalf("retry sent %q", states(got))
 	}
@@ -174,7 +178,7 @@ func TestStateAcrossRestart(t *testing.T) {
 		d := time.Duration(sec * float64(time.Second))
 		var got []telemetry.Alert
 		rd := telemetry.Reading{Sensor: "soil-1", Time: t0.Add(d), Mono: 5*time.Second + d - 1800*time.Second, Values: map[string]float64{"moisture": v}}
-		if err := e2.Observe(rd, 9, func(a []telemetry.Alert) error { got = a; return nil }); err != nil {
+		if err := e2.Observe(rd, 9, func(a []telemetry.Alert) (uint64, error) { got = a; return 100, nil }); err != nil {
 			t.Fatal(err)
 		}
 		return states(got)
@@ -257,5 +261,43 @@ func TestValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
+	}
+}
+
+// A kill -9 between an alert record's append and the state file's rename
+// leaves the buffer ahead of the file: Restore takes the newer records
+// (seq above the file's), in order, and ignores older ones.
+func TestRestoreFromBuffer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.json")
+	r := dry()
+	r.For = 0
+	e, _ := New(Config{r}, path, nil)
+	fd := &feed{t: t, e: e}
+	fd.at(0, 20)  // firing: reading 1, alert record 2
+	fd.at(10, 40) // resolved: reading 3, alert record 4; saved
+	firing := telemetry.Alert{Name: "dry-soil", State: telemetry.AlertFiring, Value: 12, Time: t0.Add(time.Minute)}
+	resolved := firing
+	resolved.State = telemetry.AlertResolved
+
+	e2, _ := New(Config{r}, path, nil)
+	if e2.Restore(2, firing) || len(e2.Active()) != 0 {
+		t.Fatal("an alert record older than the state file was applied")
+	}
+	// The crash: record 9 (firing) made it to the buffer, the file did not.
+	if !e2.Restore(9, firing) || len(e2.Active()) != 1 || e2.Active()[0].Value != 12 {
+		t.Fatalf("newer firing record not restored: %+v", e2.Active())
+	}
+	if err := e2.Save(); err != nil {
+		t.Fatal(err)
+	}
+	e3, _ := New(Config{r}, path, nil)
+	var got []telemetry.Alert
+	rd := telemetry.Reading{Sensor: "soil-1", Time: t0.Add(2 * time.Minute), Mono: time.Minute, Values: map[string]float64{"moisture": 10}}
+	_ = e3.Observe(rd, 10, func(a []telemetry.Alert) (uint64, error) { got = a; return 11, nil })
+	if len(got) != 0 {
+		t.Fatalf("still firing after the restore, yet sent %q", states(got))
+	}
+	if !e3.Restore(12, resolved) || len(e3.Active()) != 0 {
+		t.Fatal("newer resolved record not restored")
 	}
 }

@@ -36,20 +36,18 @@
 //
 // # State across restarts
 //
-// Which rules are firing, since when and when they last sent is saved in a
-// small JSON file (Evaluator's path, the buffer directory's alerts.json),
-// written atomically (temporary file, fsync, rename, fsync of the
-// directory) after the alert record is in the buffer, and only on a
-// transition or a repeat, never per reading. After a restart a condition
-// that still holds therefore sends no second "firing", and a rule that
-// was firing sends its "resolved" when the value comes back. Two windows
-// remain, both documented rather than closed:
-//
-//   - a kill -9 between the append and the state file's rename (a few
-//     microseconds) sends that transition once more after the restart:
-//     a duplicate, never a loss;
-//   - a pending `for` clock is not saved: after a restart the condition
-//     must hold for a whole `for` again.
+// Which rules are firing, since when, when they last sent and the seq of
+// each rule's last alert record are saved in a small JSON file
+// (Evaluator's path: the buffer directory's alerts.json), written
+// atomically (temporary file, fsync, rename, fsync of the directory) after
+// the alert record is in the buffer, and only on a transition or a repeat,
+// never per reading. A kill -9 between the append and the rename leaves
+// the buffer ahead of the file: at start the agent reads the pending alert
+// records and Restore applies those above the saved seq. After a restart
+// a condition that still holds therefore sends no second "firing", and a
+// rule that was firing sends its "resolved" when the value comes back.
+// What is not saved: a pending `for` clock (after a restart the condition
+// must hold for a whole `for` again).
 //
 // The repeat clock is restored from the wall time of the last message
 // when the clock is synchronized, else it starts over at the restart.

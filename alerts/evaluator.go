@@ -30,6 +30,10 @@ type ruleState struct {
 	Value float64 `json:"value"`
 	// Sent is the wall time of the last "firing" message.
 	Sent time.Time `json:"sent"`
+	// Seq is the buffer seq of the rule's last alert record: after a
+	// crash, a record above it in the buffer is newer than this state
+	// (Restore).
+	Seq uint64 `json:"seq"`
 
 	// Not persisted: the boot-time clock of the pending condition's start
 	// and of the last firing message (sentKnown false after a restart
@@ -94,12 +98,13 @@ func (e *Evaluator) setRulesLocked(rules Config) {
 }
 
 // Observe evaluates r, whose buffer seq is seq, against every rule on its
-// sensor. When alerts are due it calls emit with them (stamped like r)
-// and, only if emit returns nil (their records are in the buffer),
-// commits the new state and saves it; if emit fails nothing changes and
-// the next reading tries again. emit runs under the evaluator's lock, so
-// alert records reach the buffer in the order the states changed.
-func (e *Evaluator) Observe(r telemetry.Reading, seq uint64, emit func([]telemetry.Alert) error) error {
+// sensor. When alerts are due it calls emit with them (stamped like r),
+// which appends them to the buffer as consecutive records and returns the
+// first one's seq; only if emit returns nil does Observe commit the new
+// state and save it; if emit fails nothing changes and the next reading
+// tries again. emit runs under the evaluator's lock, so alert records
+// reach the buffer in the order the states changed.
+func (e *Evaluator) Observe(r telemetry.Reading, seq uint64, emit func([]telemetry.Alert) (uint64, error)) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	type change struct {
@@ -127,13 +132,18 @@ func (e *Evaluator) Observe(r telemetry.Reading, seq uint64, emit func([]telemet
 		}
 		changes = append(changes, change{st, next})
 	}
+	var first uint64
 	if len(out) > 0 {
-		if err := emit(out); err != nil {
+		var err error
+		if first, err = emit(out); err != nil {
 			return err
 		}
 	}
 	for _, c := range changes {
 		*c.st = c.next
+	}
+	for i, a := range out {
+		e.state[a.Name].Seq = first + uint64(i)
 	}
 	if len(out) > 0 {
 		if err := e.saveLocked(); err != nil {
@@ -155,7 +165,7 @@ func step(rule Rule, st ruleState, v float64, r telemetry.Reading) (ruleState, t
 	}
 	if st.Firing {
 		if back {
-			return ruleState{}, telemetry.AlertResolved
+			return ruleState{Seq: st.Seq}, telemetry.AlertResolved
 		}
 		if !st.sentKnown {
 			// The first reading after a restart: the repeat clock goes on
@@ -173,7 +183,7 @@ func step(rule Rule, st ruleState, v float64, r telemetry.Reading) (ruleState, t
 		return st, 0
 	}
 	if !beyond {
-		return ruleState{}, 0
+		return ruleState{Seq: st.Seq}, 0
 	}
 	if !st.pending {
 		st.pending, st.pendingAt = true, r.Mono
@@ -181,7 +191,38 @@ func step(rule Rule, st ruleState, v float64, r telemetry.Reading) (ruleState, t
 	if r.Mono-st.pendingAt < rule.For {
 		return st, 0
 	}
-	return ruleState{Firing: true, Since: r.Time, Value: v, Sent: r.Time, sentAt: r.Mono, sentKnown: true}, telemetry.AlertFiring
+	return ruleState{Firing: true, Since: r.Time, Value: v, Sent: r.Time, Seq: st.Seq, sentAt: r.Mono, sentKnown: true}, telemetry.AlertFiring
+}
+
+// Restore applies an alert record found in the buffer at seq when it is
+// newer than the saved state (a crash between the record's append and the
+// state file's rename): the agent calls it for each alert record in seq
+// order after New, then Save. Records of unknown rules are ignored.
+func (e *Evaluator) Restore(seq uint64, a telemetry.Alert) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.state[a.Name]
+	if st == nil || seq <= st.Seq {
+		return false
+	}
+	switch a.State {
+	case telemetry.AlertFiring:
+		if !st.Firing {
+			*st = ruleState{Firing: true, Since: a.Time, Value: a.Value}
+		}
+		st.Sent, st.sentKnown = a.Time, false
+	case telemetry.AlertResolved:
+		*st = ruleState{}
+	}
+	st.Seq = seq
+	return true
+}
+
+// Save writes the state file now.
+func (e *Evaluator) Save() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.saveLocked()
 }
 
 // Active lists the firing alerts, by name.

@@ -50,14 +50,14 @@ func load(path string) (map[string]*ruleState, error) {
 	return f.Rules, nil
 }
 
-// saveLocked writes only the firing rules: the rest is "nothing going on".
+// saveLocked writes the rules that are firing or have sent anything.
 func (e *Evaluator) saveLocked() error {
 	if e.path == "" {
 		return nil
 	}
 	f := stateFile{Version: stateVersion, Rules: map[string]*ruleState{}}
 	for name, st := range e.state {
-		if st.Firing {
+		if st.Firing || st.Seq > 0 {
 			f.Rules[name] = st
 		}
 	}
