@@ -1,0 +1,119 @@
+package shadow
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/kitd-dev/kitd/internal/shadowemu"
+	"github.com/kitd-dev/kitd/internal/testkit"
+)
+
+// fakeNow is the shadow's clock in a test: a day goes by in a loop.
+type fakeNow struct{ t time.Time }
+
+func (f *fakeNow) now() time.Time { return f.t }
+
+// day drives one simulated day of periodic reports (every
+// min_report_interval, 10 s as by default) through the session, changing
+// the live state before each with change(i, now), and returns how many
+// updates the shadow service accepted after the connect report.
+func day(t *testing.T, ticks int, heartbeat time.Duration, change func(i int, now time.Time, st *State)) int64 {
+	t.Helper()
+	broker := testkit.StartBroker(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	emu, err := shadowemu.Start(ctx, broker.URL, broker.ClientTLS("shadow-service"), "shadow-service", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Close() })
+	k := newKit(t, t.TempDir(), nil) // min_report_interval 1h: the session's own ticker stays out of it
+	clk := &fakeNow{t: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)}
+	k.s.now = clk.now
+	k.s.cfg.Heartbeat = heartbeat
+	if err := k.s.ApplyPersisted(); err != nil {
+		t.Fatal(err)
+	}
+	dial(t, broker.URL, broker.ClientTLS(kitID), kitID, k.s)
+	var start int64
+	eventually(t, "the connect report", func() bool {
+		d, ok := emu.Document(kitID, "")
+		start = d.Version
+		return ok && d.State.Reported["connected"] == true && k.s.Reported()["connected"] == true
+	})
+	k.s.mu.Lock()
+	ss := k.s.cur
+	k.s.mu.Unlock()
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer rcancel()
+	for i := 1; i <= ticks; i++ {
+		clk.t = clk.t.Add(10 * time.Second)
+		k.live.set(func(st *State) { change(i, clk.t, st) })
+		if err := ss.report(rctx, false); err != nil {
+			t.Fatalf("tick %d: %v", i, err)
+		}
+	}
+	d, _ := emu.Document(kitID, "")
+	return d.Version - start
+}
+
+// Shadow updates per day (every min_report_interval tick is 10 s):
+//
+//   - idle: one sensor read every minute, delivered at once: only the
+//     volatile figures change, so only the hourly heartbeat reports: 24 a
+//     day (the connect report aside), where every tick used to: 8,640.
+//   - busy: ten sensors every second and a backlog that never empties
+//     (volatile figures change on every tick), one sensor failing and
+//     recovering four times a day, and an alert firing and resolving twice:
+//     the 12 real changes go at once, carrying the volatile figures,
+//     and the heartbeat fills the quiet hours (28 measured).
+func TestShadowUpdatesPerDay(t *testing.T) {
+	const ticks = 8640 // a day of 10 s ticks
+	idle := day(t, ticks, time.Hour, func(i int, now time.Time, st *State) {
+		if i%6 == 0 {
+			st.Sensors[0].LastReading = now
+			st.Buffer.Pending, st.Buffer.Bytes = 1, 120
+		} else {
+			st.Buffer.Pending, st.Buffer.Bytes = 0, 0
+		}
+	})
+	t.Logf("idle kit: %d shadow updates in a day", idle)
+	if idle != 24 {
+		t.Errorf("idle kit: %d updates a day, want 24 (one an hour)", idle)
+	}
+
+	busy := day(t, ticks, time.Hour, func(i int, now time.Time, st *State) {
+		st.Sensors[0].LastReading, st.Sensors[1].LastReading = now, now
+		st.Buffer.Pending, st.Buffer.Bytes = int64(5000+i), int64(600000+120*i)
+		// A failing spell of an hour, four times a day.
+		failing := (i/(ticks/4))*(ticks/4)+90 <= i && i < (i/(ticks/4))*(ticks/4)+90+360
+		st.Sensors[0].OK = !failing
+		st.Sensors[0].LastError = ""
+		if failing {
+			st.Sensors[0].LastError = "read: i2c timeout"
+		}
+		// An alert firing for two hours, twice a day.
+		if h := i / 360; h == 5 || h == 6 || h == 17 || h == 18 {
+			st.Alerts = []Alert{{Name: "dry-soil", Sensor: "a", Quantity: "moisture", Threshold: 35, Value: 31, Since: now.Truncate(time.Hour)}}
+		} else {
+			st.Alerts = nil
+		}
+	})
+	t.Logf("busy kit: %d shadow updates in a day", busy)
+	// 12 real changes; the heartbeat adds at most one per hour.
+	if busy < 12 || busy > 12+24 {
+		t.Errorf("busy kit: %d updates a day, want 12..36", busy)
+	}
+
+	// Before the heartbeat, every tick with a changed figure reported:
+	// an hour of the busy kit without it is 360 updates.
+	before := day(t, 360, 10*time.Second, func(i int, now time.Time, st *State) {
+		st.Sensors[0].LastReading = now
+		st.Buffer.Pending = int64(i)
+	})
+	t.Logf("without the heartbeat: %d updates in an hour (%d a day)", before, before*24)
+	if before != 360 {
+		t.Errorf("without the heartbeat: %d updates in an hour, want 360", before)
+	}
+}
