@@ -129,7 +129,7 @@ func newSender(cfg Config, device string, buf *buffer.Buffer, clk telemetry.Cloc
 	}
 	s := &Sender{
 		cfg: cfg, opt: opt, device: device, buf: buf, clk: clk,
-		log:    log.With("component", "https"),
+		log: log.With("component", "https"),
 		client: &http.Client{Transport: tr, Timeout: cfg.Timeout,
 			// A redirect could take the API key elsewhere: never followed;
 			// the 3xx is retried and logged so https.url gets fixed.
