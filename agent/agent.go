@@ -21,6 +21,7 @@ import (
 	"github.com/kitd-dev/kitd/alerts"
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/config"
+	"github.com/kitd-dev/kitd/httpsout"
 	"github.com/kitd-dev/kitd/internal/safefile"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
@@ -72,6 +73,8 @@ type Agent struct {
 	// alerts evaluates the alert rules on each reading (alerts.go); set
 	// once Run has opened the buffer, before the sensors start.
 	alerts atomic.Pointer[alerts.Evaluator]
+	// https replaces pub and sh with output: https (https.go).
+	https atomic.Pointer[component[*httpsout.Sender]]
 
 	lifecycle sync.Mutex // serializes Reload and shutdown
 	cfg       *config.Config
@@ -229,7 +232,7 @@ func (a *Agent) shutdown() {
 		}
 		cancel()
 	}
-	a.pub.Load().stop()
+	a.stopDelivery()
 }
 
 func (a *Agent) newScheduler(cfg *config.Config) (*sensors.Scheduler, error) {
@@ -246,10 +249,15 @@ func (a *Agent) runSensors(sched *sensors.Scheduler) {
 type delivery struct {
 	pub *publisher.Publisher
 	sh  *shadow.Shadow
+	// https, with output: https, is all there is (https.go).
+	https *httpsout.Sender
 }
 
 func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 	a.opts.beforeBuild("delivery")
+	if cfg.Output == config.OutputHTTPS {
+		return a.buildHTTPS(cfg)
+	}
 	pub, err := publisher.New(cfg.MQTT, cfg.Device.ID, a.buf.Load(), a.opts.Clock, a.log)
 	if err != nil {
 		return delivery{}, err
@@ -271,6 +279,11 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 // it, and after d's publisher is current: the shadow's target reaches the
 // publisher through a.pub.
 func (a *Agent) startDelivery(d delivery) {
+	if d.https != nil {
+		a.startHTTPS(d.https)
+		return
+	}
+	a.https.Store(nil)
 	a.sh.Store(nil)
 	a.pub.Store(&component[*publisher.Publisher]{v: d.pub})
 	if d.sh != nil {
@@ -351,7 +364,8 @@ func (a *Agent) Reload() error {
 		}
 	}
 	certs := certsHash(cfg)
-	deliveryChanged := !reflect.DeepEqual(cfg.MQTT, old.MQTT) || cfg.Device != old.Device || cfg.Shadow != old.Shadow || certs != a.certs
+	deliveryChanged := !reflect.DeepEqual(cfg.MQTT, old.MQTT) || cfg.Device != old.Device || cfg.Shadow != old.Shadow || certs != a.certs ||
+		cfg.Output != old.Output || cfg.HTTPS != old.HTTPS
 	var d delivery
 	if deliveryChanged {
 		if d, err = a.buildDelivery(cfg); err != nil {
@@ -366,7 +380,7 @@ func (a *Agent) Reload() error {
 		a.log.Info("reload: sensors restarted", "sensors", len(cfg.Sensors))
 	}
 	if deliveryChanged {
-		a.pub.Load().stop()
+		a.stopDelivery()
 		a.startDelivery(d)
 		a.certs = certs
 		a.log.Info("reload: connection restarted", "broker", cfg.MQTT.Broker)
@@ -386,7 +400,7 @@ func (a *Agent) Reload() error {
 // here; the publisher's own checks refuse it with a clear error.
 func certsHash(cfg *config.Config) [32]byte {
 	h := sha256.New()
-	for _, f := range []string{cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile} {
+	for _, f := range []string{cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile, cfg.HTTPS.CAFile, cfg.HTTPS.CertFile, cfg.HTTPS.KeyFile, cfg.HTTPS.APIKeyFile} {
 		if f == "" {
 			continue
 		}
@@ -422,6 +436,7 @@ func (a *Agent) Stats() Stats {
 		p := c.v.Stats()
 		s.Connected, s.Delivered, s.LastPublishError = p.Connected, p.Delivered, p.LastError
 	}
+	a.httpsStats(&s)
 	return s
 }
 
@@ -478,7 +493,7 @@ func (a *Agent) checks() []systemd.Check {
 	maxAge := max(a.opts.WatchdogInterval/2, 3*time.Second)
 	return []systemd.Check{
 		systemd.ProgressCheck("scheduler", a.opts.progress("scheduler", func() time.Time { return a.sched.Load().v.Progress() }), maxAge),
-		systemd.ProgressCheck("publisher", a.opts.progress("publisher", func() time.Time { return a.pub.Load().v.Progress() }), maxAge),
+		systemd.ProgressCheck("publisher", a.opts.progress("publisher", a.deliveryProgress), maxAge),
 		func(now time.Time) error {
 			if since := a.buf.Load().FailingSince(); !since.IsZero() && now.Sub(since) > bufferFailLimit {
 				return fmt.Errorf("buffer: every write has failed for %s", now.Sub(since).Round(time.Second))

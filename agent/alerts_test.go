@@ -63,6 +63,7 @@ func TestAlertsOfflineRestartAndReload(t *testing.T) {
 	}
 
 	a, _, stop := start(t, path, cfg, Options{})
+	testkit.WaitFor(t, 10*time.Second, "the agent running", func() bool { return a.sched.Load() != nil })
 	testkit.WaitFor(t, 10*time.Second, "the alert firing", func() bool { return len(a.activeAlerts()) == 1 })
 	if act := a.activeAlerts()[0]; act.Name != "hot" || act.Sensor != "sim" || act.Threshold != -100 {
 		t.Fatalf("active %+v", act)
@@ -78,6 +79,8 @@ func TestAlertsOfflineRestartAndReload(t *testing.T) {
 	}
 
 	a, _, stop = start(t, path, cfg, Options{})
+	// Run opens the buffer and restores the alerts before the sensors start.
+	testkit.WaitFor(t, 10*time.Second, "the agent running", func() bool { return a.sched.Load() != nil })
 	pending = a.Stats().Pending
 	testkit.WaitFor(t, 10*time.Second, "readings after the restart", func() bool { return a.Stats().Pending > pending+10 })
 	if len(a.activeAlerts()) != 1 {

@@ -11,6 +11,7 @@ import (
 	"github.com/kitd-dev/kitd/alerts"
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
+	"github.com/kitd-dev/kitd/httpsout"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -30,6 +31,10 @@ type Device struct {
 type Config struct {
 	Device  Device           `mapstructure:"device"`
 	MQTT    publisher.Config `mapstructure:"mqtt"`
+	// Output is where readings go: OutputMQTT (the default) or
+	// OutputHTTPS (POSTs per the https section; no status, no shadow).
+	Output string          `mapstructure:"output"`
+	HTTPS  httpsout.Config `mapstructure:"https"`
 	Buffer  buffer.Config    `mapstructure:"buffer"`
 	Shadow  shadow.Config    `mapstructure:"shadow"`
 	Clock   clock.Config     `mapstructure:"clock"`
@@ -42,11 +47,19 @@ type Config struct {
 func Default() Config {
 	return Config{
 		MQTT:   publisher.DefaultConfig(),
+		Output: OutputMQTT,
+		HTTPS:  httpsout.DefaultConfig(),
 		Buffer: buffer.DefaultConfig(),
 		Shadow: shadow.DefaultConfig(),
 		Clock:  clock.DefaultConfig(),
 	}
 }
+
+// The outputs.
+const (
+	OutputMQTT  = "mqtt"
+	OutputHTTPS = "https"
+)
 
 // Parts name what ValidateParts checks, so that a command that uses one
 // section (`buffer stats`, `sensors read`) is not refused for another,
@@ -85,13 +98,21 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 			errs = append(errs, fmt.Errorf("device.id: %w", err))
 		}
 	}
-	switch parts & (PartMQTT | PartFiles) {
-	case PartMQTT | PartFiles:
-		errs = append(errs, prefixed("mqtt.", c.MQTT.Validate())...)
-	case PartMQTT:
-		errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateSettings())...)
-	case PartFiles:
-		errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateFiles())...)
+	if c.Output != OutputMQTT && c.Output != OutputHTTPS && parts&PartMQTT != 0 {
+		errs = append(errs, fmt.Errorf("output: %q: want %s or %s", c.Output, OutputMQTT, OutputHTTPS))
+	}
+	if c.Output == OutputHTTPS {
+		// Readings go by HTTPS: the mqtt section is not used, https is.
+		errs = append(errs, c.validateHTTPS(parts)...)
+	} else {
+		switch parts & (PartMQTT | PartFiles) {
+		case PartMQTT | PartFiles:
+			errs = append(errs, prefixed("mqtt.", c.MQTT.Validate())...)
+		case PartMQTT:
+			errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateSettings())...)
+		case PartFiles:
+			errs = append(errs, prefixed("mqtt.", c.MQTT.ValidateFiles())...)
+		}
 	}
 	if parts&PartBuffer != 0 {
 		errs = append(errs, prefixed("buffer.", c.Buffer.Validate())...)
@@ -152,6 +173,17 @@ func (c *Config) SensorNames() []string {
 		names[i] = s.Name
 	}
 	return names
+}
+
+func (c *Config) validateHTTPS(parts Parts) []error {
+	var errs []error
+	if parts&PartMQTT != 0 {
+		errs = append(errs, prefixed("https.", c.HTTPS.ValidateSettings())...)
+	}
+	if parts&PartFiles != 0 && len(errs) == 0 {
+		errs = append(errs, prefixed("https.", c.HTTPS.ValidateFiles())...)
+	}
+	return errs
 }
 
 func prefixed(prefix string, err error) []error {

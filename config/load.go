@@ -111,7 +111,8 @@ func readFile(path string, environ []string) (*Config, []error, error) {
 // otherwise write into the buffer package). Driver options are not
 // paths here: their drivers require absolute ones.
 func (c *Config) resolve(dir string) {
-	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile} {
+	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile,
+		&c.HTTPS.CAFile, &c.HTTPS.CertFile, &c.HTTPS.KeyFile, &c.HTTPS.APIKeyFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
