@@ -29,12 +29,12 @@ type Device struct {
 
 // Config is the whole file.
 type Config struct {
-	Device  Device           `mapstructure:"device"`
-	MQTT    publisher.Config `mapstructure:"mqtt"`
+	Device Device           `mapstructure:"device"`
+	MQTT   publisher.Config `mapstructure:"mqtt"`
 	// Output is where readings go: OutputMQTT (the default) or
 	// OutputHTTPS (POSTs per the https section; no status, no shadow).
-	Output string          `mapstructure:"output"`
-	HTTPS  httpsout.Config `mapstructure:"https"`
+	Output  string           `mapstructure:"output"`
+	HTTPS   httpsout.Config  `mapstructure:"https"`
 	Buffer  buffer.Config    `mapstructure:"buffer"`
 	Shadow  shadow.Config    `mapstructure:"shadow"`
 	Clock   clock.Config     `mapstructure:"clock"`
