@@ -14,11 +14,18 @@ type fakeNow struct{ t time.Time }
 
 func (f *fakeNow) now() time.Time { return f.t }
 
-// day drives one simulated day of periodic reports (every
-// min_report_interval, 10 s as by default) through the session, changing
-// the live state before each with change(i, now), and returns how many
-// updates the shadow service accepted after the connect report.
-func day(t *testing.T, ticks int, heartbeat time.Duration, change func(i int, now time.Time, st *State)) int64 {
+// reporting is a kit connected to the emulator over the in-process
+// broker, its shadow on a fake clock, with the session that reports.
+type reporting struct {
+	k   *kit
+	emu *shadowemu.Emulator
+	ss  *session
+	clk *fakeNow
+	// start is the document's version after the connect report.
+	start int64
+}
+
+func newReporting(t *testing.T, heartbeat time.Duration) *reporting {
 	t.Helper()
 	broker := testkit.StartBroker(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -36,26 +43,79 @@ func day(t *testing.T, ticks int, heartbeat time.Duration, change func(i int, no
 		t.Fatal(err)
 	}
 	dial(t, broker.URL, broker.ClientTLS(kitID), kitID, k.s)
-	var start int64
+	r := &reporting{k: k, emu: emu, clk: clk}
 	eventually(t, "the connect report", func() bool {
 		d, ok := emu.Document(kitID, "")
-		start = d.Version
+		r.start = d.Version
 		return ok && d.State.Reported["connected"] == true && k.s.Reported()["connected"] == true
 	})
 	k.s.mu.Lock()
-	ss := k.s.cur
+	r.ss = k.s.cur
 	k.s.mu.Unlock()
-	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer rcancel()
+	return r
+}
+
+// tick is one min_report_interval (10 s) going by, after change.
+func (r *reporting) tick(t *testing.T, change func(now time.Time, st *State)) {
+	t.Helper()
+	r.clk.t = r.clk.t.Add(10 * time.Second)
+	r.k.live.set(func(st *State) { change(r.clk.t, st) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.ss.report(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// updates is how many updates the service accepted after the connect
+// report.
+func (r *reporting) updates() int64 {
+	d, _ := r.emu.Document(kitID, "")
+	return d.Version - r.start
+}
+
+// day drives ticks periodic reports (every min_report_interval, 10 s as
+// by default) through the session, changing the live state before each
+// with change(i, now), and returns how many updates the shadow service
+// accepted after the connect report.
+func day(t *testing.T, ticks int, heartbeat time.Duration, change func(i int, now time.Time, st *State)) int64 {
+	t.Helper()
+	r := newReporting(t, heartbeat)
 	for i := 1; i <= ticks; i++ {
-		clk.t = clk.t.Add(10 * time.Second)
-		k.live.set(func(st *State) { change(i, clk.t, st) })
-		if err := ss.report(rctx, false); err != nil {
-			t.Fatalf("tick %d: %v", i, err)
+		r.tick(t, func(now time.Time, st *State) { change(i, now, st) })
+	}
+	return r.updates()
+}
+
+// A firing alert is a real change: reported at the next tick under
+// alerts.<name>, and removed (null) at the tick after it resolves, each
+// time without waiting for the heartbeat.
+func TestActiveAlertsReported(t *testing.T) {
+	r := newReporting(t, time.Hour)
+	since := time.Date(2026, 11, 21, 0, 0, 5, 0, time.UTC)
+	r.tick(t, func(_ time.Time, st *State) {
+		st.Alerts = []Alert{{Name: "dry-soil", Sensor: "a", Quantity: "moisture", Threshold: 35, Value: 31.5, Since: since}}
+	})
+	d, _ := r.emu.Document(kitID, "")
+	got := at(d.State.Reported, "alerts", "dry-soil")
+	want := map[string]any{"sensor": "a", "quantity": "moisture", "threshold": float64(35), "value": 31.5, "since": "2026-11-21T00:00:05.000Z"}
+	if m, ok := got.(map[string]any); !ok || len(m) != len(want) {
+		t.Fatalf("reported alerts %v", d.State.Reported["alerts"])
+	} else {
+		for k, v := range want {
+			if m[k] != v {
+				t.Errorf("alerts.dry-soil.%s = %v, want %v", k, m[k], v)
+			}
 		}
 	}
-	d, _ := emu.Document(kitID, "")
-	return d.Version - start
+	r.tick(t, func(_ time.Time, st *State) { st.Alerts = nil })
+	d, _ = r.emu.Document(kitID, "")
+	if a, ok := d.State.Reported["alerts"]; ok {
+		t.Fatalf("resolved alert still reported: %v", a)
+	}
+	if n := r.updates(); n != 2 {
+		t.Fatalf("%d updates, want 2 (fired, resolved)", n)
+	}
 }
 
 // Shadow updates per day (every min_report_interval tick is 10 s):
