@@ -329,7 +329,8 @@ func (a *Agent) sink(r telemetry.Reading) error {
 	if err != nil {
 		return err
 	}
-	return a.checkAlerts(r, seq)
+	a.checkAlerts(r, seq)
+	return nil
 }
 
 // Reload re-reads the config file and applies what changed, as

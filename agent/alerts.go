@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"fmt"
 	"path/filepath"
 	"reflect"
 
@@ -67,11 +66,13 @@ func (a *Agent) restoreAlerts(e *alerts.Evaluator) {
 
 // checkAlerts evaluates the reading just buffered at seq. Alert records go
 // into the same buffer, after it, so they are delivered like readings
-// (the publisher sends them first).
-func (a *Agent) checkAlerts(r telemetry.Reading, seq uint64) error {
+// (the publisher sends them first). An alert the buffer refuses is not a
+// lost reading (that one is stored): it is logged, and the evaluator, its
+// state unchanged, raises it again with the next reading.
+func (a *Agent) checkAlerts(r telemetry.Reading, seq uint64) {
 	e := a.alerts.Load()
 	if e == nil {
-		return nil
+		return
 	}
 	err := e.Observe(r, seq, func(as []telemetry.Alert) (uint64, error) {
 		recs := make([][]byte, 0, len(as))
@@ -93,9 +94,8 @@ func (a *Agent) checkAlerts(r telemetry.Reading, seq uint64) error {
 		return first, nil
 	})
 	if err != nil {
-		return fmt.Errorf("alerts: %w", err)
+		a.log.Warn("alerts: alert not buffered; it is raised again with the next reading", "sensor", r.Sensor, "err", err)
 	}
-	return nil
 }
 
 // reloadAlerts applies changed rules; a rule kept by name keeps its state.
