@@ -122,22 +122,25 @@ func TestActiveAlertsReported(t *testing.T) {
 //
 //   - idle: one sensor read every minute, delivered at once: only the
 //     volatile figures change, so only the hourly heartbeat reports: 24 a
-//     day (the connect report aside), where every tick used to: 8,640.
+//     day (the connect report aside), where each reading used to cost two
+//     (its figures, then pending back to 0): 2,880.
 //   - busy: ten sensors every second and a backlog that never empties
 //     (volatile figures change on every tick), one sensor failing and
 //     recovering four times a day, and an alert firing and resolving twice:
 //     the 12 real changes go at once, carrying the volatile figures,
-//     and the heartbeat fills the quiet hours (28 measured).
+//     and the heartbeat fills the quiet hours (28 measured), where every
+//     tick used to report: 8,640.
 func TestShadowUpdatesPerDay(t *testing.T) {
 	const ticks = 8640 // a day of 10 s ticks
-	idle := day(t, ticks, time.Hour, func(i int, now time.Time, st *State) {
+	idleChange := func(i int, now time.Time, st *State) {
 		if i%6 == 0 {
 			st.Sensors[0].LastReading = now
 			st.Buffer.Pending, st.Buffer.Bytes = 1, 120
 		} else {
 			st.Buffer.Pending, st.Buffer.Bytes = 0, 0
 		}
-	})
+	}
+	idle := day(t, ticks, time.Hour, idleChange)
 	t.Logf("idle kit: %d shadow updates in a day", idle)
 	if idle != 24 {
 		t.Errorf("idle kit: %d updates a day, want 24 (one an hour)", idle)
@@ -166,14 +169,19 @@ func TestShadowUpdatesPerDay(t *testing.T) {
 		t.Errorf("busy kit: %d updates a day, want 12..36", busy)
 	}
 
-	// Before the heartbeat, every tick with a changed figure reported:
-	// an hour of the busy kit without it is 360 updates.
-	before := day(t, 360, 10*time.Second, func(i int, now time.Time, st *State) {
+	// Before the heartbeat, every tick with a changed figure reported (a
+	// heartbeat of one tick is the old behaviour): an hour of each kit.
+	idleBefore := day(t, 360, 10*time.Second, idleChange)
+	t.Logf("idle kit without the heartbeat: %d updates in an hour (%d a day)", idleBefore, idleBefore*24)
+	if idleBefore != 120 { // a reading's figures, then pending back to 0: twice a minute
+		t.Errorf("idle kit without the heartbeat: %d updates in an hour, want 120", idleBefore)
+	}
+	busyBefore := day(t, 360, 10*time.Second, func(i int, now time.Time, st *State) {
 		st.Sensors[0].LastReading = now
 		st.Buffer.Pending = int64(i)
 	})
-	t.Logf("without the heartbeat: %d updates in an hour (%d a day)", before, before*24)
-	if before != 360 {
-		t.Errorf("without the heartbeat: %d updates in an hour, want 360", before)
+	t.Logf("busy kit without the heartbeat: %d updates in an hour (%d a day)", busyBefore, busyBefore*24)
+	if busyBefore != 360 {
+		t.Errorf("busy kit without the heartbeat: %d updates in an hour, want 360", busyBefore)
 	}
 }
