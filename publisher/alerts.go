@@ -58,6 +58,11 @@ func (q *alertQueue) scan(p *Publisher) error {
 		q.recs, q.data = recs, data
 		if len(recs) == 0 {
 			q.scannedTil = next
+			if cap(q.data) > 64<<10 {
+				// Caught up after a long first scan: steady state reads a
+				// few records at a time; give the chunk's memory back.
+				q.recs, q.data = nil, nil
+			}
 			return nil
 		}
 		for _, r := range recs {
