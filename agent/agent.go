@@ -13,8 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kitd-dev/kitd/alerts"
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/config"
+	"github.com/kitd-dev/kitd/httpsout"
 	"github.com/kitd-dev/kitd/internal/safefile"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
@@ -73,6 +75,11 @@ type Agent struct {
 	sched atomic.Pointer[component[*sensors.Scheduler]]
 	pub   atomic.Pointer[component[*publisher.Publisher]]
 	sh    atomic.Pointer[shadow.Shadow]
+	// alerts evaluates the alert rules on each reading (alerts.go); set
+	// once Run has opened the buffer, before the sensors start.
+	alerts atomic.Pointer[alerts.Evaluator]
+	// https replaces pub and sh with output: https (https.go).
+	https atomic.Pointer[component[*httpsout.Sender]]
 
 	lifecycle sync.Mutex // serializes Reload and shutdown
 	cfg       *config.Config
@@ -141,6 +148,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			err = errors.Join(err, fmt.Errorf("buffer: %w", cerr))
 		}
 	}()
+	a.startAlerts(a.cfg)
 	st := buf.Stats()
 	a.log.Info("buffer open", "dir", a.cfg.Buffer.Dir, "pending", st.Pending, "next_seq", st.NextSeq, "epoch", st.Epoch)
 
@@ -239,7 +247,7 @@ func (a *Agent) shutdown() {
 		}
 		cancel()
 	}
-	a.pub.Load().stop()
+	a.stopDelivery()
 }
 
 func (a *Agent) newScheduler(cfg *config.Config) (*sensors.Scheduler, error) {
@@ -256,6 +264,8 @@ func (a *Agent) runSensors(sched *sensors.Scheduler) {
 type delivery struct {
 	pub *publisher.Publisher
 	sh  *shadow.Shadow
+	// https, with output: https, is all there is (https.go).
+	https *httpsout.Sender
 }
 
 func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
@@ -263,6 +273,9 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 	cfg, ok, err := identityFor(cfg)
 	if err != nil || !ok {
 		return delivery{}, err // no identity yet: onboarding starts delivery
+	}
+	if cfg.Output == config.OutputHTTPS {
+		return a.buildHTTPS(cfg)
 	}
 	pub, err := publisher.New(cfg.MQTT, publisher.Deps{Device: cfg.Device.ID, Buffer: a.buf.Load(), Clock: a.deps.Clock, Log: a.deps.Log})
 	if err != nil {
@@ -289,6 +302,11 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 // it, and after d's publisher is current: the shadow's target reaches the
 // publisher through a.pub.
 func (a *Agent) startDelivery(d delivery) {
+	if d.https != nil {
+		a.startHTTPS(d.https)
+		return
+	}
+	a.https.Store(nil)
 	a.sh.Store(nil)
 	if d.pub == nil {
 		a.pub.Store(nil) // not onboarded yet (identity.go)
@@ -341,8 +359,12 @@ func (a *Agent) sink(r telemetry.Reading) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.buf.Load().Append(rec)
-	return err
+	seq, err := a.buf.Load().Append(rec)
+	if err != nil {
+		return err
+	}
+	a.checkAlerts(r, seq)
+	return nil
 }
 
 // Reload re-reads the config file and applies what changed, as
@@ -377,7 +399,8 @@ func (a *Agent) Reload() error {
 		}
 	}
 	certs := certsHash(cfg)
-	deliveryChanged := !reflect.DeepEqual(cfg.MQTT, old.MQTT) || cfg.Device != old.Device || cfg.Shadow != old.Shadow || certs != a.certs
+	deliveryChanged := !reflect.DeepEqual(cfg.MQTT, old.MQTT) || cfg.Device != old.Device || cfg.Shadow != old.Shadow || certs != a.certs ||
+		cfg.Output != old.Output || cfg.HTTPS != old.HTTPS
 	var d delivery
 	if deliveryChanged {
 		if d, err = a.buildDelivery(cfg); err != nil {
@@ -392,7 +415,7 @@ func (a *Agent) Reload() error {
 		a.log.Info("reload: sensors restarted", "sensors", len(cfg.Sensors))
 	}
 	if deliveryChanged {
-		a.pub.Load().stop()
+		a.stopDelivery()
 		a.startDelivery(d)
 		a.certs = certs
 		a.log.Info("reload: connection restarted", "broker", cfg.MQTT.Broker)
@@ -401,6 +424,7 @@ func (a *Agent) Reload() error {
 			a.log.Warn("reload: desired state not re-applied", "err", err)
 		}
 	}
+	a.reloadAlerts(old, cfg)
 	a.cfg = cfg
 	a.log.Info("config reloaded", "file", a.deps.ConfigFile)
 	return nil
@@ -414,7 +438,7 @@ func certsHash(cfg *config.Config) [32]byte {
 		cfg = c // a renewed identity.pem counts as a changed certificate
 	}
 	h := sha256.New()
-	for _, f := range []string{cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile} {
+	for _, f := range []string{cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile, cfg.HTTPS.CAFile, cfg.HTTPS.CertFile, cfg.HTTPS.KeyFile, cfg.HTTPS.APIKeyFile} {
 		if f == "" {
 			continue
 		}
@@ -450,6 +474,7 @@ func (a *Agent) Stats() Stats {
 		p := c.v.Stats()
 		s.Connected, s.Delivered, s.LastPublishError = p.Connected, p.Delivered, p.LastError
 	}
+	a.httpsStats(&s)
 	return s
 }
 
@@ -529,6 +554,7 @@ func (a *Agent) shadowState() shadow.State {
 	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, Lost: b.Lost, DroppedRanges: b.DroppedRanges}
 	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
 	a.identityState(&st)
+	st.Alerts = a.activeAlerts()
 	return st
 }
 

@@ -186,9 +186,13 @@ func (a *Agent) sleepProgress(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// deliveryProgress is the watchdog's publisher probe: the publisher's
-// loop, or the onboarding loop while there is no publisher yet.
+// deliveryProgress is the watchdog's delivery probe: the running output's
+// loop (HTTPS or the publisher), or the onboarding loop while there is no
+// publisher yet.
 func (a *Agent) deliveryProgress() time.Time {
+	if c := a.https.Load(); c != nil {
+		return c.v.Progress()
+	}
 	if c := a.pub.Load(); c != nil {
 		return c.v.Progress()
 	}

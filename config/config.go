@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kitd-dev/kitd/alerts"
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
 	"github.com/kitd-dev/kitd/provision"
+	"github.com/kitd-dev/kitd/httpsout"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -28,8 +30,12 @@ type Device struct {
 
 // Config is the whole file.
 type Config struct {
-	Device  Device           `mapstructure:"device"`
-	MQTT    publisher.Config `mapstructure:"mqtt"`
+	Device Device           `mapstructure:"device"`
+	MQTT   publisher.Config `mapstructure:"mqtt"`
+	// Output is where readings go: OutputMQTT (the default) or
+	// OutputHTTPS (POSTs per the https section; no status, no shadow).
+	Output  string           `mapstructure:"output"`
+	HTTPS   httpsout.Config  `mapstructure:"https"`
 	Buffer  buffer.Config    `mapstructure:"buffer"`
 	Shadow  shadow.Config    `mapstructure:"shadow"`
 	Clock   clock.Config     `mapstructure:"clock"`
@@ -38,12 +44,16 @@ type Config struct {
 	// Provisioning is optional: with a template set, device.id,
 	// mqtt.cert_file and mqtt.key_file may be empty (see Identity).
 	Provisioning provision.Config `mapstructure:"provisioning"`
+	// Alerts are the edge alert rules; checked with the sensors.
+	Alerts alerts.Config `mapstructure:"alerts"`
 }
 
 // Default is the config with every package's defaults and no sensors.
 func Default() Config {
 	return Config{
 		MQTT:   publisher.DefaultConfig(),
+		Output: OutputMQTT,
+		HTTPS:  httpsout.DefaultConfig(),
 		Buffer: buffer.DefaultConfig(),
 		Shadow: shadow.DefaultConfig(),
 		Clock:  clock.DefaultConfig(),
@@ -51,6 +61,12 @@ func Default() Config {
 		Provisioning: provision.DefaultConfig(),
 	}
 }
+
+// The outputs.
+const (
+	OutputMQTT  = "mqtt"
+	OutputHTTPS = "https"
+)
 
 // Parts name what ValidateParts checks, so that a command that uses one
 // section (`buffer stats`, `sensors read`) is not refused for another,
@@ -89,14 +105,22 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 			errs = append(errs, fmt.Errorf("device.id: %w", err))
 		}
 	}
-	mq, rename := c.mqttToValidate(parts&PartFiles != 0)
-	switch parts & (PartMQTT | PartFiles) {
-	case PartMQTT | PartFiles:
-		errs = append(errs, rename(mq.Validate())...)
-	case PartMQTT:
-		errs = append(errs, rename(mq.ValidateSettings())...)
-	case PartFiles:
-		errs = append(errs, rename(mq.ValidateFiles())...)
+	if c.Output != OutputMQTT && c.Output != OutputHTTPS && parts&PartMQTT != 0 {
+		errs = append(errs, fmt.Errorf("output: %q: want %s or %s", c.Output, OutputMQTT, OutputHTTPS))
+	}
+	if c.Output == OutputHTTPS {
+		// Readings go by HTTPS: the mqtt section is not used, https is.
+		errs = append(errs, c.validateHTTPS(parts)...)
+	} else {
+		mq, rename := c.mqttToValidate(parts&PartFiles != 0)
+		switch parts & (PartMQTT | PartFiles) {
+		case PartMQTT | PartFiles:
+			errs = append(errs, rename(mq.Validate())...)
+		case PartMQTT:
+			errs = append(errs, rename(mq.ValidateSettings())...)
+		case PartFiles:
+			errs = append(errs, rename(mq.ValidateFiles())...)
+		}
 	}
 	if parts&PartMQTT != 0 {
 		errs = append(errs, prefixed("provisioning.", c.Provisioning.Validate())...)
@@ -114,6 +138,7 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 		if err := sensors.ValidateConfigs(reg, c.Sensors); err != nil {
 			errs = append(errs, split(err)...)
 		}
+		errs = append(errs, split(c.Alerts.Validate(c.SensorNames()))...)
 	}
 	return errors.Join(errs...)
 }
@@ -162,6 +187,17 @@ func (c *Config) SensorNames() []string {
 		names[i] = s.Name
 	}
 	return names
+}
+
+func (c *Config) validateHTTPS(parts Parts) []error {
+	var errs []error
+	if parts&PartMQTT != 0 {
+		errs = append(errs, prefixed("https.", c.HTTPS.ValidateSettings())...)
+	}
+	if parts&PartFiles != 0 && len(errs) == 0 {
+		errs = append(errs, prefixed("https.", c.HTTPS.ValidateFiles())...)
+	}
+	return errs
 }
 
 func prefixed(prefix string, err error) []error {

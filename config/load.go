@@ -109,7 +109,8 @@ func readFile(path string, environ []string) (*Config, []error, error) {
 // paths here: their drivers require absolute ones.
 func (c *Config) resolve(dir string) {
 	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile,
-		&c.Provisioning.ClaimCertFile, &c.Provisioning.ClaimKeyFile, &c.Provisioning.Dir} {
+		&c.Provisioning.ClaimCertFile, &c.Provisioning.ClaimKeyFile, &c.Provisioning.Dir,
+		&c.HTTPS.CAFile, &c.HTTPS.CertFile, &c.HTTPS.KeyFile, &c.HTTPS.APIKeyFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -47,6 +47,9 @@ type Config struct {
 	// id. Defaults kits/{device}/telemetry and kits/{device}/status.
 	TelemetryTopic string `mapstructure:"telemetry_topic"`
 	StatusTopic    string `mapstructure:"status_topic"`
+	// AlertTopic carries the edge alerts (package alerts), one message
+	// each, ahead of telemetry. Default kits/{device}/alerts.
+	AlertTopic string `mapstructure:"alert_topic"`
 	// MaxInflight is how many messages may await their PUBACK at once.
 	// Default 10; at most 100 (AWS IoT's limit per connection).
 	MaxInflight int `mapstructure:"max_inflight"`
@@ -106,6 +109,7 @@ func DefaultConfig() Config {
 		Keepalive:       30 * time.Second,
 		TelemetryTopic:  "kits/{device}/telemetry",
 		StatusTopic:     "kits/{device}/status",
+		AlertTopic:      "kits/{device}/alerts",
 		MaxInflight:     10,
 		MaxPublishRate:  100,
 		Batch:           BatchConfig{MaxReadings: 1, MaxBytes: 64 * datasize.KiB},
@@ -170,6 +174,9 @@ func (c Config) validate(settings, files bool) error {
 	}
 	if err := validateTopic(c.TelemetryTopic); err != nil {
 		fail("telemetry_topic", "%v", err)
+	}
+	if err := validateTopic(c.AlertTopic); err != nil {
+		fail("alert_topic", "%v", err)
 	}
 	if err := validateTopic(c.StatusTopic); err != nil {
 		fail("status_topic", "%v", err)

@@ -82,6 +82,16 @@
 // available and never waits to fill up. Unsynced readings from this boot
 // are re-stamped at send time once the clock has synced.
 //
+// # Alerts first
+//
+// Alert records (package alerts; telemetry's record kind 3) sit in the
+// buffer among the readings. A third reader, kept across connections,
+// looks at each record's kind byte once and queues the alerts; every
+// message slot goes to that queue first, one alert per message on
+// alert_topic, and the live and backlog readers skip alert records
+// (alerts.go). An alert thus waits behind at most one packed message and
+// the window, never behind the backlog or a batch.
+//
 // # Acknowledgement rules
 //
 //   - QoS 1 everywhere: AWS IoT has no QoS 2, and a QoS 2 Will makes it

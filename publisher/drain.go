@@ -35,6 +35,7 @@ type cursor struct {
 type message struct {
 	payload []byte
 	seqs    []uint64
+	topic   string // "" is the telemetry topic
 }
 
 // flight is a message handed to paho and waiting for its PUBACK.
@@ -42,6 +43,7 @@ type flight struct {
 	payload []byte
 	size    int // of payload, which the pump lets go of
 	seqs    []uint64
+	topic   string // "" is the telemetry topic
 	sent    time.Time
 	// tok is set by the pump before it closes ready.
 	tok   mqtt.Token
@@ -80,7 +82,11 @@ func (f *flight) wait() <-chan struct{} {
 // and shutdown never calls it itself.
 func pump(client mqtt.Client, topic string, in <-chan *flight) {
 	for f := range in {
-		f.tok = client.Publish(topic, 1, false, f.payload)
+		t := topic
+		if f.topic != "" {
+			t = f.topic
+		}
+		f.tok = client.Publish(t, 1, false, f.payload)
 		f.payload = nil
 		close(f.ready)
 	}
@@ -233,8 +239,12 @@ func (d *drainer) run(ctx context.Context) error {
 func (d *drainer) publish(now time.Time) {
 	m := d.ready
 	d.ready = nil
-	d.c.notePublish(d.p.telemetryTopic)
-	f := &flight{payload: m.payload, size: len(m.payload), seqs: m.seqs, sent: now, ready: make(chan struct{})}
+	topic := d.p.telemetryTopic
+	if m.topic != "" {
+		topic = m.topic
+	}
+	d.c.notePublish(topic)
+	f := &flight{payload: m.payload, size: len(m.payload), seqs: m.seqs, topic: m.topic, sent: now, ready: make(chan struct{})}
 	d.window = append(d.window, f)
 	d.pumpC <- f // never blocks: the window bounds what is queued
 }
@@ -350,6 +360,7 @@ func (d *drainer) ack(seqs []uint64, msgs int64) {
 		d.p.log.Error("buffer ack failed; these readings will be sent again", "err", err)
 		return
 	}
+	d.p.alerts.acked(seqs)
 	d.p.delivered.Add(int64(len(seqs)))
 	d.p.messages.Add(msgs)
 }
@@ -363,6 +374,10 @@ func (d *drainer) ack(seqs []uint64, msgs int64) {
 // backlog message. nil: nothing to send.
 func (d *drainer) next() (*message, error) {
 	d.clkTaken = false
+	// Alerts go first, each alone (alerts.go).
+	if m, err := d.nextAlert(); m != nil || err != nil {
+		return m, err
+	}
 	order := [2]*cursor{d.live, d.backlog}
 	if d.lastLive {
 		order = [2]*cursor{d.backlog, d.live}
@@ -418,6 +433,11 @@ func (d *drainer) peek(cur *cursor) (uint64, telemetry.RecordView, bool, error) 
 			cur.head++
 			d.p.log.Error("discarding a buffered record that does not decode", "err", err)
 			d.discard([]uint64{r.Seq})
+			continue
+		}
+		if v.IsAlert() {
+			// Sent by nextAlert, alone and ahead; never in a batch.
+			cur.head++
 			continue
 		}
 		d.restamp(&v)

@@ -95,6 +95,7 @@ type Publisher struct {
 	broker         *broker
 	telemetryTopic string
 	statusTopic    string
+	alertTopic     string
 	payloadLimit   int
 	buf            *buffer.Buffer
 	clk            telemetry.Clock
@@ -102,7 +103,11 @@ type Publisher struct {
 	lim            *limiter
 
 	maxReadings atomic.Int32
-	running     atomic.Bool
+
+	// alerts are the alert records waiting to go ahead of readings
+	// (alerts.go); only Run's goroutine touches them.
+	alerts  alertQueue
+	running atomic.Bool
 
 	hookMu sync.Mutex
 	hooks  []func(context.Context, *Session)
@@ -197,6 +202,7 @@ func newPublisher(cfg Config, deps Deps, opt options) (*Publisher, error) {
 		broker:         b,
 		telemetryTopic: strings.ReplaceAll(cfg.TelemetryTopic, "{device}", device),
 		statusTopic:    strings.ReplaceAll(cfg.StatusTopic, "{device}", device),
+		alertTopic:     strings.ReplaceAll(cfg.AlertTopic, "{device}", device),
 		buf:            buf,
 		clk:            clk,
 		log:            slog.New(logdedup.New(log.Handler(), opt.logEvery)).With("component", "publisher"),

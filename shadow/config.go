@@ -20,6 +20,12 @@ type Config struct {
 	// agent state; acknowledgements of desired changes go at once.
 	// Default 10s, at least 1s.
 	MinReportInterval time.Duration `mapstructure:"min_report_interval"`
+	// Heartbeat is how often the volatile figures (buffer pending and
+	// bytes, sensors' last_reading_ts) are reported when nothing else
+	// changed: they ride along with any real change, and alone go at most
+	// this often, so an idle kit's shadow is quiet. Default 1h, at least
+	// min_report_interval.
+	Heartbeat time.Duration `mapstructure:"heartbeat"`
 }
 
 // minReportFloor keeps a fleet of kits far below AWS's per-thing shadow
@@ -36,6 +42,7 @@ func DefaultConfig() Config {
 		Enabled:           true,
 		StateFile:         "/var/lib/kitd/shadow.json",
 		MinReportInterval: 10 * time.Second,
+		Heartbeat:         time.Hour,
 	}
 }
 
@@ -54,6 +61,12 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("min_report_interval: must be positive"))
 	case c.MinReportInterval < minReportFloor:
 		errs = append(errs, fmt.Errorf("min_report_interval: must be at least %s", minReportFloor))
+	}
+	switch {
+	case c.Heartbeat <= 0:
+		errs = append(errs, errors.New("heartbeat: must be positive"))
+	case c.MinReportInterval > 0 && c.Heartbeat < c.MinReportInterval:
+		errs = append(errs, fmt.Errorf("heartbeat: must be at least min_report_interval (%s)", c.MinReportInterval))
 	}
 	return errors.Join(errs...)
 }

@@ -11,7 +11,7 @@ func TestDefaultConfigValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := DefaultConfig()
-	if !c.Enabled || c.Name != "" || c.StateFile != "/var/lib/kitd/shadow.json" || c.MinReportInterval != 10*time.Second {
+	if !c.Enabled || c.Name != "" || c.StateFile != "/var/lib/kitd/shadow.json" || c.MinReportInterval != 10*time.Second || c.Heartbeat != time.Hour {
 		t.Fatalf("defaults %+v", c)
 	}
 }
@@ -27,6 +27,8 @@ func TestConfigValidateNamesFields(t *testing.T) {
 		{func(c *Config) { c.Name = "a/b" }, `name: "a/b"`},
 		{func(c *Config) { c.Name = "$x" }, `name: "$x"`},
 		{func(c *Config) { c.Name = strings.Repeat("n", 65) }, "name: "},
+		{func(c *Config) { c.Heartbeat = 0 }, "heartbeat: must be positive"},
+		{func(c *Config) { c.Heartbeat = 5 * time.Second }, "heartbeat: must be at least min_report_interval (10s)"},
 	}
 	for _, tc := range cases {
 		c := DefaultConfig()

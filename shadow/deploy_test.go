@@ -20,6 +20,7 @@ const deployDir = "../deploy/aws"
 const (
 	defaultTelemetryTopic = "kits/{device}/telemetry"
 	defaultStatusTopic    = "kits/{device}/status"
+	defaultAlertTopic     = "kits/{device}/alerts"
 	thingVar              = "${iot:Connection.Thing.ThingName}"
 	arnPrefix             = "arn:aws:iot:REGION:ACCOUNT_ID:"
 )
@@ -152,6 +153,7 @@ func TestDevicePolicyLeastPrivilege(t *testing.T) {
 	need("iot:Connect", "client", thingVar)
 	need("iot:Publish", "topic", dev(defaultTelemetryTopic))
 	need("iot:Publish", "topic", dev(defaultStatusTopic))
+	need("iot:Publish", "topic", dev(defaultAlertTopic))
 	need("iot:RetainPublish", "topic", dev(defaultStatusTopic))
 	need("iot:Publish", "topic", tp.get())
 	need("iot:Publish", "topic", tp.update())
@@ -243,11 +245,37 @@ func TestMoistureAlertRule(t *testing.T) {
 
 const alertTopic = "arn:aws:sns:REGION:ACCOUNT_ID:kitd-moisture-alerts"
 
+// The edge alerts' rule: every message on the alert topics, firing or
+// resolved, becomes one SNS notification whose text (SNS's "default",
+// hence messageFormat JSON) names the kit, the rule, the state and the
+// value; nothing else goes to SNS.
+func TestAlertSNSRule(t *testing.T) {
+	var r topicRule
+	readJSON(t, "alert-sns-rule.json", &r)
+	filter := strings.ReplaceAll(defaultAlertTopic, "{device}", "+")
+	if !strings.HasSuffix(r.SQL, " AS default FROM '"+filter+"'") || !strings.HasPrefix(r.SQL, "SELECT concat(") {
+		t.Fatalf("sql %q", r.SQL)
+	}
+	for _, f := range []string{"device", "alert", "state", "sensor", "quantity", "cast(value AS String)", "cast(threshold AS String)", "ts"} {
+		if !strings.Contains(r.SQL, f) {
+			t.Errorf("the notification text lacks %s", f)
+		}
+	}
+	sns := r.Actions[0]["sns"]
+	if len(r.Actions) != 1 || sns["targetArn"] != edgeAlertTopic || sns["roleArn"] != rulesRole || sns["messageFormat"] != "JSON" ||
+		r.RuleDisabled || r.AwsIotSqlVersion != "2016-03-23" {
+		t.Fatalf("rule %+v", r)
+	}
+}
+
+const edgeAlertTopic = "arn:aws:sns:REGION:ACCOUNT_ID:kitd-alerts"
+
 // ruleFiles are the topic rules shipped, by the name docs/aws.md gives
 // them: the trust policy names each.
 var ruleFiles = map[string]string{
 	"status-rule.json":         "kitd_status_to_shadow",
 	"moisture-alert-rule.json": "kitd_moisture_alert",
+	"alert-sns-rule.json":      "kitd_alert_to_sns",
 }
 
 // A rule whose action fails (throttled, role missing a grant) says so
@@ -309,6 +337,7 @@ func TestRulesRolePolicies(t *testing.T) {
 		"iot:Publish arn:aws:iot:REGION:ACCOUNT_ID:topic/$aws/things/" + kitPrefix + "*/shadow/update",
 		"iot:GetThingShadow arn:aws:iot:REGION:ACCOUNT_ID:thing/" + kitPrefix + "*",
 		"sns:Publish " + alertTopic,
+		"sns:Publish " + edgeAlertTopic,
 		"logs:CreateLogStream " + logs,
 		"logs:DescribeLogStreams " + logs,
 		"logs:PutLogEvents " + logs,

@@ -1,6 +1,6 @@
 // Package shadow keeps the AWS IoT device shadow in step with the agent:
 // it reports the agent's state (connected, agent, sensors, buffer, the
-// applied remote configuration and errors), applies desired settings
+// firing alerts, the applied remote configuration and errors), applies desired settings
 // (sensors.<name>.interval, sensors.<name>.enabled, mqtt.batch.max_readings)
 // all or nothing, echoes them so the delta clears, and persists them so a
 // reboot while offline keeps the remote configuration.
@@ -9,7 +9,11 @@
 // every connect it subscribes to the reply topics, gets the whole document
 // (deltas sent while offline are lost), applies it and reports everything;
 // then it applies deltas and update/documents as they come and reports
-// changes. Updates carry the document version; a 409 makes it get the
+// changes, at most once per min_report_interval. AWS bills every update,
+// so the figures that change with each reading (buffer pending and bytes,
+// sensors' last_reading_ts) are not a change by themselves: they ride
+// along with a real one or go at most every heartbeat (1h), and an idle
+// kit's shadow is quiet (24 updates a day instead of 8,640). Updates carry the document version; a 409 makes it get the
 // document again and retry. Requests are matched to replies by
 // clientToken, at most ten are in flight (AWS's limit) and each times out.
 //

@@ -31,7 +31,7 @@ func decodeObject(b []byte) (map[string]any, error) {
 // put in reported (a dashboard's notes) are never deleted by a report.
 var ownKeys = map[string]bool{
 	"connected": true, "agent": true, "sensors": true,
-	"buffer": true, "mqtt": true, "errors": true,
+	"buffer": true, "mqtt": true, "errors": true, "alerts": true,
 }
 
 // diff is the merge patch that turns old into cur: changed leaves, and

@@ -80,8 +80,11 @@ func (ss *session) report(ctx context.Context, full bool) error {
 			patch = diff(s.last, doc)
 		}
 		version := s.ver.known
+		// Volatile figures alone wait for the heartbeat; any real change
+		// takes them along.
+		quiet := !full && !hasRealChange(patch) && s.now().Sub(s.volatileAt) < s.cfg.Heartbeat
 		s.mu.Unlock()
-		if len(patch) == 0 {
+		if len(patch) == 0 || quiet {
 			return nil
 		}
 		body := map[string]any{"state": map[string]any{"reported": patch}}
@@ -108,6 +111,7 @@ func (ss *session) report(ctx context.Context, full bool) error {
 		applyPatch(s.last, patch)
 		s.ver.known = max(s.ver.known, acc.Version)
 		s.ver.report = acc.Version
+		s.volatileAt = s.now()
 		s.mu.Unlock()
 		return nil
 	}
@@ -118,6 +122,46 @@ func (ss *session) reportLogged(ctx context.Context, full bool) {
 		// The difference stays, so the next tick sends it again.
 		ss.s.log.Warn("shadow: report failed", "err", err)
 	}
+}
+
+// volatile are the reported leaves that change with every reading: by
+// themselves they are not worth a shadow update (AWS bills each one), so
+// they go with a real change or at the heartbeat.
+var volatile = map[string]map[string]bool{
+	"buffer":  {"pending": true, "bytes": true},
+	"sensors": {"last_reading_ts": true}, // under each sensor
+}
+
+// hasRealChange reports whether patch changes anything but volatile
+// figures: the connection, config, a sensor's health or settings, errors,
+// losses, alerts.
+func hasRealChange(patch map[string]any) bool {
+	for k, v := range patch {
+		m, isMap := v.(map[string]any)
+		switch {
+		case k == "buffer" && isMap:
+			for f := range m {
+				if !volatile["buffer"][f] {
+					return true
+				}
+			}
+		case k == "sensors" && isMap:
+			for _, sv := range m {
+				sm, ok := sv.(map[string]any)
+				if !ok {
+					return true // a sensor added whole or removed
+				}
+				for f := range sm {
+					if !volatile["sensors"][f] {
+						return true
+					}
+				}
+			}
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // fullPatch is all of cur, plus null for what old has and cur does not.

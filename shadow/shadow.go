@@ -72,6 +72,10 @@ type Shadow struct {
 	// is built in state.go).
 	last      map[string]any
 	oversized bool // the size warning was logged
+	// volatileAt is when the volatile figures were last sent (report.go);
+	// now is the clock it is measured on (tests drive a day through it).
+	volatileAt time.Time
+	now        func() time.Time
 }
 
 // Deps are what a Shadow is given besides its Config (the shadow section
@@ -133,5 +137,6 @@ func New(cfg Config, deps Deps) (*Shadow, error) {
 		applied:    map[key]setting{},
 		errs:       errorSet{},
 		last:       map[string]any{},
+		now:        time.Now,
 	}, nil
 }

@@ -367,11 +367,12 @@ func TestReportsOnlyChangesRateLimited(t *testing.T) {
 
 	start := time.Now()
 	for i := int64(1); i <= 20; i++ {
-		k.live.set(func(s *State) { s.Buffer.Pending = 100 + i })
+		// dropped: a real change (pending alone waits for the heartbeat).
+		k.live.set(func(s *State) { s.Buffer.Dropped = 100 + i })
 		time.Sleep(50 * time.Millisecond)
 	}
 	eventually(t, "last change reported", func() bool {
-		return at(e.doc("").State.Reported, "buffer", "pending") == float64(120)
+		return at(e.doc("").State.Reported, "buffer", "dropped") == float64(120)
 	})
 	elapsed := time.Since(start)
 	// One report per started second of changes, plus the final one.

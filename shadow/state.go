@@ -14,6 +14,16 @@ type State struct {
 	Agent   Agent
 	Sensors []Sensor
 	Buffer  Buffer
+	// Alerts are the firing edge alerts, reported under alerts by name.
+	Alerts []Alert
+}
+
+// Alert is one firing alert.
+type Alert struct {
+	Name, Sensor, Quantity string
+	// Value made it fire; Since is when.
+	Threshold, Value float64
+	Since            time.Time
 }
 
 // Agent describes the running agent.
@@ -161,6 +171,16 @@ func (s *Shadow) buildWith(st State, lastErrorMax int) map[string]any {
 		},
 		"mqtt": map[string]any{"batch": map[string]any{"max_readings": batch}},
 	}
+	// Always present, so the last alert resolving sends null for it.
+	active := map[string]any{}
+	for _, a := range st.Alerts {
+		active[a.Name] = map[string]any{
+			"sensor": a.Sensor, "quantity": a.Quantity,
+			"threshold": a.Threshold, "value": a.Value,
+			"since": telemetry.FormatTime(a.Since),
+		}
+	}
+	doc["alerts"] = active
 	if len(byReason) > 0 {
 		doc["buffer"].(map[string]any)["dropped_by_reason"] = byReason
 	}

@@ -14,6 +14,10 @@ import (
 //
 //	version u8 | clock u8 | unix nanos i64 | boot u64 | mono i64 |
 //	len(sensor) u8 | sensor | n u8 | n × (len(name) u8 | name | float64 bits u64)
+//
+// The first byte is the record's kind and version: 1 a reading (this
+// form), 2 a gap (gap.go), 3 an alert (alert.go). A new kind takes a new
+// byte, so records written by an older kitd stay readable.
 const recordVersion = 1
 
 // MaxNameLen bounds sensor and quantity names so a record's lengths fit a byte.

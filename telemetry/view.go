@@ -34,15 +34,25 @@ type RecordView struct {
 	// gap records (MarshalGap): sensor holds the reason
 	gap            bool
 	gapFrom, gapTo uint64
+
+	// alert records (MarshalAlert): sensor holds the sensor
+	alert *alertView
 }
 
 // ParseRecord parses a stored record without copying it: the readings
-// MarshalRecord writes and the gap records MarshalGap writes. Other bytes
+// MarshalRecord writes, the gap records MarshalGap writes and the alert
+// records MarshalAlert writes. Other bytes
 // get an error wrapping ErrRecord, never a panic.
 func ParseRecord(b []byte) (RecordView, error) {
 	var v RecordView
 	if len(b) > 0 && b[0] == gapVersion {
 		if !parseGap(&v, b) {
+			return RecordView{}, fmt.Errorf("%w: version %d", ErrRecord, b[0])
+		}
+		return v, nil
+	}
+	if len(b) > 0 && b[0] == alertVersion {
+		if !parseAlert(&v, b) {
 			return RecordView{}, fmt.Errorf("%w: version %d", ErrRecord, b[0])
 		}
 		return v, nil
@@ -151,6 +161,9 @@ func AppendRecordItem(dst []byte, seq uint64, v *RecordView) []byte {
 }
 
 func appendViewFields(dst []byte, seq uint64, v *RecordView) []byte {
+	if v.alert != nil {
+		return appendAlertFields(dst, seq, v)
+	}
 	if v.gap {
 		return appendGapFields(dst, seq, v)
 	}
