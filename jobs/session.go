@@ -179,5 +179,3 @@ func (ss *session) waitNotify(ctx context.Context, d time.Duration) bool {
 	}
 	return true
 }
-
-
