@@ -126,6 +126,9 @@ type Publisher struct {
 	// renewed certificate is picked up); only Run's goroutine touches it.
 	tls *tlsFiles
 
+	// session is the connection up now, nil while offline (Republish).
+	session atomic.Pointer[Session]
+
 	connected   atomic.Bool
 	delivered   atomic.Int64
 	messages    atomic.Int64
