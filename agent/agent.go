@@ -21,6 +21,7 @@ import (
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/config"
 	"github.com/kitd-dev/kitd/internal/safefile"
+	"github.com/kitd-dev/kitd/jobs"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -43,6 +44,9 @@ type Options struct {
 	// StatusInterval is how often STATUS= is refreshed (default 10s).
 	StatusInterval time.Duration
 	Version        string
+	// JobOperations are job operations beyond the built-in ones, by name
+	// (kitd.update); see agent/jobs.go.
+	JobOperations map[string]jobs.Operation
 
 	// progress wraps the liveness probes; tests wedge a loop through it.
 	progress func(name string, probe func() time.Time) func() time.Time
@@ -72,6 +76,12 @@ type Agent struct {
 	lifecycle sync.Mutex // serializes Reload and shutdown
 	cfg       *config.Config
 	certs     [32]byte
+
+	// Jobs (jobs.go): the client, kept across reloads, and restart
+	// requests from its operations.
+	jobs       *jobs.Client
+	jobsDevice string
+	restartc   chan struct{}
 }
 
 // component is a running part with its own context, so a reload can
@@ -106,7 +116,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if opts.beforeBuild == nil {
 		opts.beforeBuild = func(string) {}
 	}
-	return &Agent{opts: opts, log: opts.Log, cfg: cfg}, nil
+	return &Agent{opts: opts, log: opts.Log, cfg: cfg, restartc: make(chan struct{}, 1)}, nil
 }
 
 // Run runs the agent until ctx is done. A receive on reload re-reads the
@@ -162,10 +172,13 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 		a.reportStatus(wctx)
 	}()
 
+	restart := false
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
+		case <-a.restartc:
+			done, restart = true, true
 		case <-reload:
 			if err := a.Reload(); err != nil {
 				a.log.Error("reload failed", "file", a.opts.ConfigFile, "err", err)
@@ -177,7 +190,11 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 	wcancel()
 	wg.Wait()
 	stopped = true
-	return a.stopWithin(buf, a.cfg.MQTT.ShutdownTimeout+shutdownSlack)
+	err = a.stopWithin(buf, a.cfg.MQTT.ShutdownTimeout+shutdownSlack)
+	if err == nil && restart {
+		return ErrRestart
+	}
+	return err
 }
 
 // shutdownSlack is what the agent's stop may take beyond the publisher's
@@ -250,6 +267,9 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 		return delivery{}, err
 	}
 	d := delivery{pub: pub}
+	if err := a.hookJobs(cfg, pub); err != nil {
+		return delivery{}, err
+	}
 	if cfg.Shadow.Enabled {
 		sh, err := shadow.New(cfg.Shadow, cfg.Device.ID, cfg.SensorNames(), cfg.MQTT.Batch.MaxReadings, target{a}, a.shadowState, a.log)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
+	"github.com/kitd-dev/kitd/jobs"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -31,6 +32,7 @@ type Config struct {
 	MQTT    publisher.Config `mapstructure:"mqtt"`
 	Buffer  buffer.Config    `mapstructure:"buffer"`
 	Shadow  shadow.Config    `mapstructure:"shadow"`
+	Jobs    jobs.Config      `mapstructure:"jobs"`
 	Clock   clock.Config     `mapstructure:"clock"`
 	Sensors []sensors.Config `mapstructure:"sensors"`
 }
@@ -41,6 +43,7 @@ func Default() Config {
 		MQTT:   publisher.DefaultConfig(),
 		Buffer: buffer.DefaultConfig(),
 		Shadow: shadow.DefaultConfig(),
+		Jobs:   jobs.DefaultConfig(),
 		Clock:  clock.DefaultConfig(),
 	}
 }

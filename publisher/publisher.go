@@ -217,6 +217,9 @@ func (p *Publisher) SetBatchMaxReadings(n int) error {
 	return nil
 }
 
+// BatchMaxReadings is batch.max_readings in force now.
+func (p *Publisher) BatchMaxReadings() int { return int(p.maxReadings.Load()) }
+
 // Stats returns a snapshot of the counters.
 func (p *Publisher) Stats() Stats {
 	s := Stats{

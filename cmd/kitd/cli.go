@@ -39,6 +39,12 @@ const (
 	exitOK      = 0
 	exitRuntime = 1
 	exitUsage   = 2
+	// exitRestart ends `kitd run` after a clean stop a job asked for
+	// (kitd.restart): EX_TEMPFAIL, a failure to systemd, whose
+	// Restart=on-failure starts kitd again (only 2 is excluded, by
+	// RestartPreventExitStatus), and a code no other path uses, so the
+	// journal tells a requested restart from a crash.
+	exitRestart = 75
 )
 
 // usageError marks errors that exit 2: bad flags, bad config.
@@ -74,6 +80,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []str
 	err := root.Execute()
 	if err == nil {
 		return exitOK
+	}
+	if errors.Is(err, agent.ErrRestart) {
+		fmt.Fprintf(stderr, "kitd: stopped for a restart a job asked for (exit %d; systemd starts kitd again)\n", exitRestart)
+		return exitRestart
 	}
 	fmt.Fprintf(stderr, "kitd: %s\n", indentLines(err.Error()))
 	var ue usageError
