@@ -141,7 +141,13 @@ func (c *Client) OnConnect(ctx context.Context, conn Conn) {
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Warn("jobs: getting the next execution failed; retrying", "err", err, "in", delay)
+			// One failure is often the connection going away under the
+			// request; a second in a row is worth a warning.
+			lvl := slog.LevelDebug
+			if delay > time.Second {
+				lvl = slog.LevelWarn
+			}
+			c.log.Log(ctx, lvl, "jobs: getting the next execution failed; retrying", "err", err, "in", delay)
 			if !ss.waitNotify(ctx, delay) {
 				return
 			}

@@ -291,8 +291,9 @@ func (e *env) runCmd() *cobra.Command {
 
 func (e *env) demoCmd() *cobra.Command {
 	var (
-		dur  time.Duration
-		sets []string
+		dur     time.Duration
+		sets    []string
+		jobFile string
 	)
 	c := &cobra.Command{
 		Use:   "demo",
@@ -305,6 +306,10 @@ func (e *env) demoCmd() *cobra.Command {
 				if _, err := demo.ParseSet(s); err != nil {
 					return usageError{fmt.Errorf("--set %w", err)}
 				}
+			}
+			job, err := readJobFile(jobFile)
+			if err != nil {
+				return usageError{fmt.Errorf("--job %w", err)}
 			}
 			if e.logLevel == "info" {
 				e.logLevel = "warn" // the demo's own output is the point
@@ -321,12 +326,13 @@ func (e *env) demoCmd() *cobra.Command {
 			defer stop()
 			return demo.Run(ctx, demo.Options{
 				For: dur, Sets: sets, Input: e.stdin, Out: e.stdout, Err: e.stderr, Log: log,
-				Registry: reg, Clock: clock.New(clock.Config{}), Version: version,
+				Registry: reg, Clock: clock.New(clock.Config{}), Version: version, Job: job,
 			})
 		},
 	}
 	c.Flags().DurationVar(&dur, "for", 0, "end the demo after this long (e.g. 30s); default: until Ctrl-C")
 	c.Flags().StringArrayVar(&sets, "set", nil, "change desired state after start, KEY=VALUE (e.g. sensors.sim.interval=5s); repeatable")
+	c.Flags().StringVar(&jobFile, "job", "", "send the job document in FILE (e.g. deploy/aws/jobs/read-now.json) to the kit and print each status change")
 	return c
 }
 
