@@ -44,9 +44,6 @@ type Options struct {
 	// StatusInterval is how often STATUS= is refreshed (default 10s).
 	StatusInterval time.Duration
 	Version        string
-	// JobOperations are job operations beyond the built-in ones, by name
-	// (kitd.update); see agent/jobs.go.
-	JobOperations map[string]jobs.Operation
 
 	// progress wraps the liveness probes; tests wedge a loop through it.
 	progress func(name string, probe func() time.Time) func() time.Time

@@ -32,7 +32,7 @@ func (a *Agent) RequestRestart(reason string) {
 // reaches the parts running now through the agent's atomics, so a reload
 // that replaces the scheduler or the publisher is followed.
 func (a *Agent) jobOperations() map[string]jobs.Operation {
-	m := map[string]jobs.Operation{
+	return map[string]jobs.Operation{
 		"kitd.read-now": ops.ReadNow{
 			Sensors: func() ops.Reader { return a.sched.Load().v },
 			Append:  a.appendReading,
@@ -43,11 +43,9 @@ func (a *Agent) jobOperations() map[string]jobs.Operation {
 		},
 		"kitd.restart":    ops.Restart{Request: a.RequestRestart},
 		"kitd.set-config": ops.SetConfig{Apply: a.applyDesired},
+		// kitd.update joins here: an Operation that, once installed,
+		// calls a.RequestRestart and returns a Result with Status "".
 	}
-	for name, op := range a.opts.JobOperations {
-		m[name] = op
-	}
-	return m
 }
 
 // jobsFor returns the jobs client for cfg, made at the first call and

@@ -262,3 +262,22 @@ func TestJobRestartInProcess(t *testing.T) {
 		t.Errorf("details %v", d)
 	}
 }
+
+// Offline the jobs client does not run and nothing waits for it: with
+// jobs on (the default) and the broker down, the sensors go on filling
+// the buffer and the stop is clean.
+func TestJobsOfflineCollectionGoesOn(t *testing.T) {
+	path, cfg := offlineConfig(t, "100ms")
+	if !cfg.Jobs.Enabled {
+		t.Fatal("jobs.enabled is not on by default")
+	}
+	a, _, stop := start(t, path, cfg, Options{})
+	testkit.WaitFor(t, 30*time.Second, "20 readings kept offline", func() bool { return a.Stats().Pending >= 20 })
+	if a.jobs == nil {
+		t.Fatal("no jobs client")
+	}
+	if b := a.jobs.Busy(); b != "" {
+		t.Fatalf("a job %q is running offline", b)
+	}
+	stop()
+}
