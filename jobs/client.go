@@ -68,6 +68,10 @@ type Client struct {
 	// parked are executions whose operation arranged a restart (Result
 	// with Status ""): this process leaves them alone.
 	parked map[string]bool
+	// unreported are results an operation returned that did not reach
+	// the service (the connection ended, the request timed out): the
+	// next attempt reports them rather than run the operation again.
+	unreported map[string]Result
 	// busy is the execution running now, "" when idle (Busy).
 	busy string
 }
@@ -98,6 +102,7 @@ func New(thing string, ops map[string]Operation, log *slog.Logger) (*Client, err
 		tokenID:    hex.EncodeToString(id[:]),
 		started:    map[string]int{},
 		parked:     map[string]bool{},
+		unreported: map[string]Result{},
 	}, nil
 }
 
@@ -199,6 +204,30 @@ func (c *Client) setBusy(id string) {
 	c.mu.Unlock()
 }
 
+// keepResult remembers a result that could not be reported.
+func (c *Client) keepResult(ex *JobExecution, res Result) {
+	c.mu.Lock()
+	c.unreported[execKey(ex)] = res
+	c.mu.Unlock()
+}
+
+// takeResult returns a result kept for ex, if any.
+func (c *Client) takeResult(ex *JobExecution) (Result, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	res, ok := c.unreported[execKey(ex)]
+	delete(c.unreported, execKey(ex))
+	return res, ok
+}
+
+// forget drops what the client kept of an execution that has ended.
+func (c *Client) forget(ex *JobExecution) {
+	c.mu.Lock()
+	delete(c.started, execKey(ex))
+	delete(c.unreported, execKey(ex))
+	c.mu.Unlock()
+}
+
 func (c *Client) park(ex *JobExecution) {
 	c.mu.Lock()
 	c.parked[execKey(ex)] = true
@@ -257,6 +286,11 @@ func (ss *session) run(ctx context.Context, ex *JobExecution) {
 		}})
 		return
 	}
+	if res, ok := c.takeResult(ex); ok {
+		// This process ran it already; only the report was lost.
+		ej.finish(ctx, res)
+		return
+	}
 	if ex.Status == "QUEUED" {
 		if !ej.start(ctx) {
 			return
@@ -277,7 +311,12 @@ func (ss *session) run(ctx context.Context, ex *JobExecution) {
 
 	res, ok := ej.runOp(ctx, op, resumed)
 	if !ok {
-		return // the connection ended: the next one takes it up again
+		// The connection ended: the next one takes the execution up
+		// again, and reports a result the operation did return.
+		if res.Status != "" {
+			c.keepResult(ex, res)
+		}
+		return
 	}
 	if res.Status == "" {
 		log.Info("jobs: the operation arranged a restart; the execution stays IN_PROGRESS")
@@ -329,15 +368,21 @@ func (ej *execJob) runOp(ctx context.Context, op Operation, resumed bool) (Resul
 		}()
 		done <- op.Run(opCtx, e)
 	}()
-	select {
-	case res := <-done:
+	// ended judges an operation that returned: a result it gave while
+	// cancelled at the step timeout becomes the timeout's FAILED, unless
+	// it made it (SUCCEEDED) or arranged a restart.
+	ended := func(res Result) (Result, bool) {
 		if ctx.Err() != nil && res.Status != "" {
 			return res, false
 		}
-		if opCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil && res.Status != Succeeded {
+		if opCtx.Err() == context.DeadlineExceeded && res.Status != Succeeded && res.Status != "" {
 			return ej.timedOut(), true
 		}
 		return res, true
+	}
+	select {
+	case res := <-done:
+		return ended(res)
 	case <-opCtx.Done():
 	}
 	// Step timeout or the connection ended: the operation's ctx is
@@ -346,9 +391,7 @@ func (ej *execJob) runOp(ctx context.Context, op Operation, resumed bool) (Resul
 	defer grace.Stop()
 	select {
 	case res := <-done:
-		if ctx.Err() != nil {
-			return res, false
-		}
+		return ended(res)
 	case <-grace.C:
 		if ctx.Err() != nil {
 			ej.log.Warn("jobs: the operation did not stop after the connection ended")
@@ -434,13 +477,18 @@ func (ej *execJob) finish(ctx context.Context, res Result) {
 	switch {
 	case err == nil:
 		ej.log.Info("jobs: execution ended", "status", res.Status, "details", res.Details)
+		ej.ss.c.forget(ej.ex)
 	case errors.Is(err, ErrNotInProgress):
 		ej.log.Warn("jobs: the execution ended on the service before its result was reported (cancelled or timed out)",
 			"result", res.Status, "details", res.Details)
-	case ctx.Err() != nil:
-		// The connection ended: the next one resumes the execution.
+		ej.ss.c.forget(ej.ex)
 	default:
-		ej.log.Warn("jobs: reporting the result failed; the execution is taken up again", "status", res.Status, "err", err)
+		// The connection ended or the service did not answer: the next
+		// attempt reports this result again.
+		ej.ss.c.keepResult(ej.ex, res)
+		if ctx.Err() == nil {
+			ej.log.Warn("jobs: reporting the result failed; it is reported again next", "status", res.Status, "err", err)
+		}
 	}
 }
 

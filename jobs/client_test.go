@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -275,5 +276,36 @@ func TestHungOperationDoesNotBlockDelivery(t *testing.T) {
 	})
 	if k.c.Busy() != "hang" {
 		t.Errorf("busy %q", k.c.Busy())
+	}
+}
+
+// A result whose report is lost (no answer from the service) is reported
+// again; the operation does not run twice in one process.
+func TestLostReportSentAgainNotRerun(t *testing.T) {
+	r := newRig(t, 0)
+	var mu sync.Mutex
+	dropped := 0
+	r.emu.Drop(func(topic string, payload []byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if dropped == 0 && strings.HasSuffix(topic, "/once/update") && strings.Contains(string(payload), `"SUCCEEDED"`) {
+			dropped++
+			return true
+		}
+		return false
+	})
+	var runs atomic.Int32
+	op := opFunc(func(context.Context, *Execution) Result {
+		runs.Add(1)
+		return Result{Status: Succeeded, Details: map[string]string{"n": "1"}}
+	})
+	r.queue("once", map[string]any{"operation": "op"})
+	r.reqTimeout = time.Second // the lost answer is waited for this long
+	r.startKit(map[string]Operation{"op": op}, 0)
+	r.waitStatus("once", "SUCCEEDED")
+	mu.Lock()
+	defer mu.Unlock()
+	if dropped != 1 || runs.Load() != 1 {
+		t.Fatalf("dropped %d, runs %d", dropped, runs.Load())
 	}
 }

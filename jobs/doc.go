@@ -95,8 +95,11 @@
 // restart (kitd.restart, kitd.update): the execution stays IN_PROGRESS
 // and this process leaves it, and everything queued behind it, alone; the
 // next process resumes it. A lost connection cancels the running
-// operation and reports nothing; the next connection takes the execution
-// up again.
+// operation; the next connection takes the execution up again. A result
+// an operation returned that did not reach the service (the connection
+// ended, or no answer within 10 s) is reported again by this process
+// without running the operation a second time; only a new process runs
+// it again.
 //
 // jobsemu (internal/jobsemu) is a fixture of the service's device side for
 // the tests and `kitd demo --job`.

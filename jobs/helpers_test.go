@@ -23,6 +23,8 @@ type rig struct {
 	t      *testing.T
 	broker *testkit.Broker
 	emu    *jobsemu.Emulator
+	// reqTimeout, when set, replaces the kits' request timeout.
+	reqTimeout time.Duration
 }
 
 func newRig(t *testing.T, emuMinute time.Duration) *rig {
@@ -76,6 +78,9 @@ func (r *rig) startKit(ops map[string]Operation, minute time.Duration) *kit {
 	}
 	if minute > 0 {
 		c.minute = minute
+	}
+	if r.reqTimeout > 0 {
+		c.reqTimeout = r.reqTimeout
 	}
 	pub.OnConnect(func(ctx context.Context, s *publisher.Session) { c.OnConnect(ctx, s) })
 	ctx, cancel := context.WithCancel(context.Background())
