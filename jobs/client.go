@@ -159,8 +159,8 @@ func (c *Client) OnConnect(ctx context.Context, conn Conn) {
 			delay = min(2*delay, time.Minute)
 			continue
 		}
-		delay = time.Second
 		if ex == nil || c.isParked(ex) {
+			delay = time.Second
 			// Nothing to do (or only an execution waiting for the
 			// restart this process arranged): wait for news, and look
 			// again now and then in case a notification was lost.
@@ -169,7 +169,17 @@ func (c *Client) OnConnect(ctx context.Context, conn Conn) {
 			}
 			continue
 		}
-		ss.run(ctx, ex)
+		if ss.run(ctx, ex) {
+			delay = time.Second
+			continue
+		}
+		// The execution neither ended nor moved on (a request refused
+		// or unanswered): back off before trying it again, so a service
+		// that keeps refusing is not asked in a tight loop.
+		if !ss.waitNotify(ctx, delay) {
+			return
+		}
+		delay = min(2*delay, time.Minute)
 	}
 }
 
@@ -234,20 +244,22 @@ func (c *Client) park(ex *JobExecution) {
 	c.mu.Unlock()
 }
 
-// run is one execution, from QUEUED or IN_PROGRESS to its end.
-func (ss *session) run(ctx context.Context, ex *JobExecution) {
+// run is one execution, from QUEUED or IN_PROGRESS to its end. It
+// reports whether the execution ended or was left for good (parked);
+// false means try again later.
+func (ss *session) run(ctx context.Context, ex *JobExecution) bool {
 	c := ss.c
 	if !jobIDPattern.MatchString(ex.JobID) {
 		c.log.Error("jobs: the service sent a job id that is not one; ignored", "job_id", ex.JobID)
 		c.park(ex)
-		return
+		return true
 	}
 	log := c.log.With("job_id", ex.JobID, "execution", ex.ExecutionNumber)
 	if err := ss.subscribeJob(ctx, ex.JobID); err != nil {
 		if ctx.Err() == nil {
 			log.Warn("jobs: subscribing to the job's topics failed", "err", err)
 		}
-		return
+		return false
 	}
 	defer ss.unsubscribeJob(ex.JobID)
 	c.setBusy(ex.JobID)
@@ -258,16 +270,14 @@ func (ss *session) run(ctx context.Context, ex *JobExecution) {
 	if err == nil {
 		if _, ok := c.ops[doc.operation]; !ok {
 			err = fmt.Errorf("unknown operation %q", doc.operation)
-			ej.finish(ctx, Result{Status: Rejected, Details: map[string]string{
+			return ej.finish(ctx, Result{Status: Rejected, Details: map[string]string{
 				"reason": err.Error(),
 				"known":  strings.Join(c.Known(), ","),
 			}})
-			return
 		}
 	}
 	if err != nil {
-		ej.finish(ctx, Result{Status: Rejected, Details: map[string]string{"reason": err.Error()}})
-		return
+		return ej.finish(ctx, Result{Status: Rejected, Details: map[string]string{"reason": err.Error()}})
 	}
 	op := c.ops[doc.operation]
 	log = log.With("operation", doc.operation)
@@ -281,19 +291,17 @@ func (ss *session) run(ctx context.Context, ex *JobExecution) {
 	resumed, attempt := c.prepare(ex)
 	ej.attempt = attempt
 	if attempt > MaxStarts {
-		ej.finish(ctx, Result{Status: Failed, Details: map[string]string{
+		return ej.finish(ctx, Result{Status: Failed, Details: map[string]string{
 			"reason": fmt.Sprintf("the agent stopped %d times while this job was in progress (crash loop, kill -9 or power loss); not resumed again", attempt-1),
 		}})
-		return
 	}
 	if res, ok := c.takeResult(ex); ok {
 		// This process ran it already; only the report was lost.
-		ej.finish(ctx, res)
-		return
+		return ej.finish(ctx, res)
 	}
 	if ex.Status == "QUEUED" {
 		if !ej.start(ctx) {
-			return
+			return false
 		}
 	} else if err := ej.progress(ctx, ex.StatusDetails, false); err != nil {
 		// Tell the service this start took it over: the attempt count
@@ -301,7 +309,7 @@ func (ss *session) run(ctx context.Context, ex *JobExecution) {
 		if ctx.Err() == nil {
 			log.Warn("jobs: could not take over the execution", "err", err)
 		}
-		return
+		return errors.Is(err, ErrNotInProgress) // ended meanwhile: move on
 	}
 	if resumed {
 		log.Info("jobs: resuming an execution started before this agent started", "attempt", attempt)
@@ -316,14 +324,14 @@ func (ss *session) run(ctx context.Context, ex *JobExecution) {
 		if res.Status != "" {
 			c.keepResult(ex, res)
 		}
-		return
+		return false
 	}
 	if res.Status == "" {
 		log.Info("jobs: the operation arranged a restart; the execution stays IN_PROGRESS")
 		c.park(ex)
-		return
+		return true
 	}
-	ej.finish(ctx, res)
+	return ej.finish(ctx, res)
 }
 
 // execJob is one execution being run.
@@ -471,17 +479,19 @@ func trimDetails(d map[string]string, n int) map[string]string {
 }
 
 // finish reports the result; a conflict is resolved by getting the
-// execution again.
-func (ej *execJob) finish(ctx context.Context, res Result) {
+// execution again. false: not reported, kept to be reported next.
+func (ej *execJob) finish(ctx context.Context, res Result) bool {
 	err := ej.update(ctx, res.Status, res.Details)
 	switch {
 	case err == nil:
 		ej.log.Info("jobs: execution ended", "status", res.Status, "details", res.Details)
 		ej.ss.c.forget(ej.ex)
+		return true
 	case errors.Is(err, ErrNotInProgress):
 		ej.log.Warn("jobs: the execution ended on the service before its result was reported (cancelled or timed out)",
 			"result", res.Status, "details", res.Details)
 		ej.ss.c.forget(ej.ex)
+		return true
 	default:
 		// The connection ended or the service did not answer: the next
 		// attempt reports this result again.
@@ -489,6 +499,7 @@ func (ej *execJob) finish(ctx context.Context, res Result) {
 		if ctx.Err() == nil {
 			ej.log.Warn("jobs: reporting the result failed; it is reported again next", "status", res.Status, "err", err)
 		}
+		return false
 	}
 }
 
