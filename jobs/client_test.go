@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -307,5 +308,36 @@ func TestLostReportSentAgainNotRerun(t *testing.T) {
 	defer mu.Unlock()
 	if dropped != 1 || runs.Load() != 1 {
 		t.Fatalf("dropped %d, runs %d", dropped, runs.Load())
+	}
+}
+
+// Details beyond AWS's limits are fitted, not refused: the emulator,
+// which refuses what AWS refuses, takes them.
+func TestDetailsFittedToAWSLimits(t *testing.T) {
+	r := newRig(t, 0)
+	op := opFunc(func(ctx context.Context, e *Execution) Result {
+		d := map[string]string{"sensors.sim.interval": "bad key", "empty": "", "ctl": "a\nb\tc", "long": strings.Repeat("é", 3000)}
+		for i := range 12 {
+			d[fmt.Sprintf("z%02d", i)] = "v"
+		}
+		if err := e.Progress(ctx, d); err != nil {
+			return Result{Status: Failed, Details: map[string]string{"reason": err.Error()}}
+		}
+		return Result{Status: Succeeded, Details: d}
+	})
+	r.queue("wide", map[string]any{"operation": "op"})
+	r.startKit(map[string]Operation{"op": op}, 0)
+	x := r.waitStatus("wide", "SUCCEEDED")
+	if len(x.StatusDetails) != 10 || x.StatusDetails["details_left_out"] == "" {
+		t.Fatalf("%d details: %v", len(x.StatusDetails), x.StatusDetails)
+	}
+	for k, v := range x.StatusDetails {
+		if n := len([]rune(v)); n == 0 || n > 1024 || strings.ContainsAny(v, "\n\t") {
+			t.Errorf("%s: value of %d characters: %q", k, n, v)
+		}
+	}
+	if x.StatusDetails["ctl"] != "a b c" || x.StatusDetails["empty"] != "-" || x.StatusDetails["sensors_sim_interval"] != "bad key" ||
+		len([]rune(x.StatusDetails["long"])) != 1024 || x.StatusDetails["details_left_out"] != "7" {
+		t.Errorf("details %v", x.StatusDetails)
 	}
 }

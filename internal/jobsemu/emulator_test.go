@@ -126,7 +126,12 @@ func TestJobsLifecycle(t *testing.T) {
 		t.Fatalf("notify-next: %v", x)
 	}
 
-	kind, p := d.call("$next/get", "t1", nil)
+	kind, p := d.call("get", "t0", nil)
+	if q, ok := p["queuedJobs"].([]any); kind != "accepted" || !ok || len(q) != 2 || len(p["inProgressJobs"].([]any)) != 0 ||
+		q[0].(map[string]any)["jobId"] != "job-1" {
+		t.Fatalf("get: %s %v", kind, p)
+	}
+	kind, p = d.call("$next/get", "t1", nil)
 	x := execOf(t, p)
 	if kind != "accepted" || x["jobId"] != "job-1" || x["versionNumber"] != 1.0 || x["executionNumber"] != 1.0 ||
 		x["jobDocument"].(map[string]any)["operation"] != "a" {
