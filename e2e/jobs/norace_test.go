@@ -1,5 +1,5 @@
 //go:build !race
 
-package jobs_test
+package jobse2e_test
 
 const raceEnabled = false

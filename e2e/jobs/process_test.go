@@ -1,4 +1,4 @@
-package jobs_test
+package jobse2e_test
 
 import (
 	"bytes"
