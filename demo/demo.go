@@ -180,7 +180,11 @@ func Run(ctx context.Context, opts Options) error {
 	runErr := make(chan error, 1)
 	go func() { runErr <- runKit(runCtx, &cur, newAgent, out) }()
 	if opts.Job != nil {
-		go sendJob(runCtx, jobsEmu, opts.Job, &cur, errOut)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sendJob(runCtx, jobsEmu, opts.Job, &cur, errOut)
+		}()
 	}
 
 	apply := func(doc map[string]any) {
