@@ -3,10 +3,13 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
@@ -25,11 +28,20 @@ type rig struct {
 	emu    *jobsemu.Emulator
 	// reqTimeout, when set, replaces the kits' request timeout.
 	reqTimeout time.Duration
+	// logs has every kit's jobs client log.
+	logs testkit.LockedBuffer
 }
 
 func newRig(t *testing.T, emuMinute time.Duration) *rig {
 	t.Helper()
-	b := testkit.StartBroker(t, nil)
+	return newRigWithHook(t, emuMinute, nil)
+}
+
+// newRigWithHook is newRig with a broker hook deciding what clients may
+// do (nil: everything).
+func newRigWithHook(t *testing.T, emuMinute time.Duration, hook mqtt.Hook) *rig {
+	t.Helper()
+	b := testkit.StartBroker(t, hook)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	emu, err := jobsemu.Start(ctx, b.URL, b.ClientTLS("jobs-service"), "jobs-service", jobsemu.Options{Minute: emuMinute})
@@ -72,7 +84,7 @@ func (r *rig) startKit(ops map[string]Operation, minute time.Duration) *kit {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(thing, ops, nil)
+	c, err := New(thing, ops, slog.New(slog.NewTextHandler(&r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
