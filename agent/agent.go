@@ -22,6 +22,7 @@ import (
 	"github.com/kitd-dev/kitd/config"
 	"github.com/kitd-dev/kitd/internal/safefile"
 	"github.com/kitd-dev/kitd/jobs"
+	"github.com/kitd-dev/kitd/jobs/ops"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -76,9 +77,10 @@ type Agent struct {
 
 	// Jobs (jobs.go): the client, kept across reloads, and restart
 	// requests from its operations.
-	jobs       *jobs.Client
-	jobsDevice string
-	restartc   chan struct{}
+	jobs        *jobs.Client
+	jobsDevice  string
+	jobSettings atomic.Pointer[ops.Settings]
+	restartc    chan struct{}
 }
 
 // component is a running part with its own context, so a reload can
@@ -148,6 +150,7 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 		return err
 	}
 	a.startDelivery(d)
+	a.applyJobSettings(a.cfg)
 	a.certs = certsHash(a.cfg)
 
 	n := a.opts.Notifier
@@ -384,6 +387,7 @@ func (a *Agent) Reload() error {
 			a.log.Warn("reload: desired state not re-applied", "err", err)
 		}
 	}
+	a.applyJobSettings(cfg)
 	a.cfg = cfg
 	a.log.Info("config reloaded", "file", a.opts.ConfigFile)
 	return nil

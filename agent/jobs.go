@@ -42,7 +42,7 @@ func (a *Agent) jobOperations() map[string]jobs.Operation {
 			Publisher: func() ops.Republisher { return a.pub.Load().v },
 		},
 		"kitd.restart":    ops.Restart{Request: a.RequestRestart},
-		"kitd.set-config": ops.SetConfig{Apply: a.applyDesired},
+		"kitd.set-config": ops.SetConfig{Apply: a.applyDesired, Persist: a.persistDesired},
 		// kitd.update joins here: an Operation that, once installed,
 		// calls a.RequestRestart and returns a Result with Status "".
 	}
@@ -58,12 +58,62 @@ func (a *Agent) jobsFor(cfg *config.Config) (*jobs.Client, error) {
 	if a.jobs != nil && a.jobsDevice == cfg.Device.ID {
 		return a.jobs, nil
 	}
+	a.jobSettings.Store(&ops.Settings{Path: cfg.Jobs.StateFile, Device: cfg.Device.ID})
 	c, err := jobs.New(cfg.Device.ID, a.jobOperations(), a.log)
 	if err != nil {
 		return nil, err
 	}
 	a.jobs, a.jobsDevice = c, cfg.Device.ID
 	return c, nil
+}
+
+// persistDesired keeps what kitd.set-config applied (jobs.state_file).
+func (a *Agent) persistDesired(desired map[string]any) error {
+	st := a.jobSettings.Load()
+	if st == nil {
+		return errors.New("no settings file")
+	}
+	return st.Merge(desired)
+}
+
+// applyJobSettings applies the persisted kitd.set-config settings over
+// what runs (the config file's values and the shadow's settings), at
+// start and after a reload. Each setting is applied on its own: one that
+// no longer fits the config file (a sensor removed) is dropped from the
+// file and logged, and the others still apply.
+func (a *Agent) applyJobSettings(cfg *config.Config) {
+	if !cfg.Jobs.Enabled {
+		return
+	}
+	st := a.jobSettings.Load()
+	if st == nil || st.Path != cfg.Jobs.StateFile {
+		st = &ops.Settings{Path: cfg.Jobs.StateFile, Device: cfg.Device.ID}
+		a.jobSettings.Store(st)
+	}
+	doc, err := st.Load()
+	if err != nil {
+		a.log.Error("jobs: set-config settings not applied", "file", cfg.Jobs.StateFile, "err", err)
+		return
+	}
+	if len(doc) == 0 {
+		return
+	}
+	kept := map[string]any{}
+	dropped := false
+	for _, l := range ops.Leaves(doc) {
+		if errs := a.applyDesired(l.Doc); len(errs) > 0 {
+			a.log.Warn("jobs: a persisted set-config setting no longer applies; dropped", "path", l.Path, "errors", errs)
+			dropped = true
+			continue
+		}
+		kept = ops.MergeDoc(kept, l.Doc)
+	}
+	a.log.Info("jobs: set-config settings applied", "file", cfg.Jobs.StateFile)
+	if dropped {
+		if err := st.Replace(kept); err != nil {
+			a.log.Error("jobs: set-config settings file not rewritten", "err", err)
+		}
+	}
 }
 
 // hookJobs runs the jobs client on every connection of pub.

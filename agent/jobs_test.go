@@ -90,11 +90,12 @@ func (r *jobRig) config(interval string) (string, *config.Config) {
 mqtt: { broker: %q, ca_file: %s, cert_file: %s, key_file: %s, max_publish_rate: 0, shutdown_timeout: 2s }
 buffer: { dir: %s, max_bytes: 16MiB, min_free_bytes: 0, segment_bytes: 4KiB, sync_interval: 100ms }
 shadow: { enabled: false, state_file: %s }
+jobs: { state_file: %s }
 sensors:
   - { name: sim, driver: sim, interval: %s }
   - { name: soil, driver: sim, interval: %s, options: { quantities: [moisture] } }
 `, jobKit, r.broker.URL, r.broker.CA.CAFile, pair.CertFile, pair.KeyFile,
-		filepath.Join(r.dir, "buffer"), filepath.Join(r.dir, "shadow.json"), interval, interval)
+		filepath.Join(r.dir, "buffer"), filepath.Join(r.dir, "shadow.json"), filepath.Join(r.dir, "jobs.json"), interval, interval)
 	path := filepath.Join(r.dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -230,6 +231,54 @@ func TestJobSetConfig(t *testing.T) {
 	}
 	r.queue("empty", `{"operation":"kitd.set-config"}`)
 	r.wait("empty", "REJECTED")
+}
+
+// kitd.set-config settings survive a restart and a reload: they are kept
+// in jobs.state_file and applied over the config file at start; one that
+// no longer fits (a sensor removed from the file) is dropped, the others
+// stay.
+func TestJobSetConfigPersists(t *testing.T) {
+	r := newJobRig(t)
+	path, cfg := r.config("1h")
+	_, _, stop := start(t, path, cfg, Options{})
+	r.queue("set", `{"operation":"kitd.set-config","desired":{"sensors":{"sim":{"interval":"5s"},"soil":{"interval":"7s"}}}}`)
+	if d := r.wait("set", "SUCCEEDED"); d["not_persisted"] != "" {
+		t.Fatalf("details %v", d)
+	}
+	stop()
+
+	a, _, _ := start(t, path, cfg, Options{})
+	testkit.WaitFor(t, 30*time.Second, "the kept settings applied at start", func() bool {
+		c := a.sched.Load()
+		if c == nil {
+			return false // Run has not started the sensors yet
+		}
+		h := c.v.Health()
+		return h[0].Interval == 5*time.Second && h[1].Interval == 7*time.Second
+	})
+	// The file loses the soil sensor: its setting goes, sim's stays.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(b), "  - { name: soil")
+	if err := os.WriteFile(path, b[:i], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	h := a.sched.Load().v.Health()
+	if len(h) != 1 || h[0].Interval != 5*time.Second {
+		t.Fatalf("after a reload without soil: %+v", h)
+	}
+	kept, err := os.ReadFile(cfg.Jobs.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(kept), "soil") || !strings.Contains(string(kept), `"interval": "5s"`) {
+		t.Errorf("settings file after the reload:\n%s", kept)
+	}
 }
 
 // kitd.restart: Run stops cleanly and returns ErrRestart with the

@@ -99,6 +99,11 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 	if parts&PartShadow != 0 {
 		errs = append(errs, prefixed("shadow.", c.Shadow.Validate())...)
 	}
+	if parts&PartShadow != 0 {
+		// The jobs section goes with the shadow's: both are AWS IoT
+		// device services that only `run` uses.
+		errs = append(errs, prefixed("jobs.", c.Jobs.Validate())...)
+	}
 	if parts&PartClock != 0 {
 		errs = append(errs, prefixed("clock.", c.Clock.Validate())...)
 	}

@@ -111,7 +111,7 @@ func readFile(path string, environ []string) (*Config, []error, error) {
 // otherwise write into the buffer package). Driver options are not
 // paths here: their drivers require absolute ones.
 func (c *Config) resolve(dir string) {
-	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile} {
+	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile, &c.Jobs.StateFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -155,6 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 	cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile = ca.CAFile, kitPair.CertFile, kitPair.KeyFile
 	cfg.Buffer.Dir = filepath.Join(dir, "buffer")
 	cfg.Shadow.StateFile = filepath.Join(dir, "shadow.json")
+	cfg.Jobs.StateFile = filepath.Join(dir, "jobs.json")
 	// What config.Check does for `kitd run`, on the filled-in config.
 	if err := cfg.Validate(opts.Registry); err != nil {
 		return fmt.Errorf("configs/demo.yaml (embedded):\n%w", err)

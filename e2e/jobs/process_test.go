@@ -73,9 +73,10 @@ func newRig(t *testing.T) *rig {
 mqtt: { broker: %q, ca_file: %s, cert_file: %s, key_file: %s, max_publish_rate: 0, shutdown_timeout: 2s }
 buffer: { dir: %s, max_bytes: 16MiB, min_free_bytes: 0 }
 shadow: { enabled: false, state_file: %s }
+jobs: { state_file: %s }
 sensors:
   - { name: sim, driver: sim, interval: 500ms }
-`, thing, b.URL, b.CA.CAFile, pair.CertFile, pair.KeyFile, filepath.Join(dir, "buffer"), filepath.Join(dir, "shadow.json"))
+`, thing, b.URL, b.CA.CAFile, pair.CertFile, pair.KeyFile, filepath.Join(dir, "buffer"), filepath.Join(dir, "shadow.json"), filepath.Join(dir, "jobs.json"))
 	r.cfg = filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(r.cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

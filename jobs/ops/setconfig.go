@@ -14,13 +14,16 @@ import (
 // mqtt.batch.max_readings). SUCCEEDED with "applied" (the paths set);
 // FAILED with one statusDetails entry per refused path, its dots written
 // as colons since AWS allows no dots in keys ("sensors:x:interval":
-// "..."), and then nothing was changed. The settings hold until the agent
-// restarts or reloads; a fleet that wants them to survive those uses the
-// shadow (README, Remote operations).
+// "..."), and then nothing was changed. Applied settings are persisted
+// (Persist: jobs.state_file) and applied again at every start and reload;
+// a setting applied but not persisted (a write error) is SUCCEEDED with
+// "not_persisted" saying why: it lasts until the next restart.
 type SetConfig struct {
 	// Apply applies a desired document all or nothing and returns the
 	// errors by path (nil: applied).
 	Apply func(desired map[string]any) map[string]string
+	// Persist keeps an applied document; nil keeps nothing.
+	Persist func(desired map[string]any) error
 }
 
 type setConfigParams struct {
@@ -46,7 +49,13 @@ func (op SetConfig) Run(_ context.Context, e *jobs.Execution) jobs.Result {
 		d["reason"] = "nothing applied: the document has errors"
 		return jobs.Result{Status: jobs.Failed, Details: d}
 	}
-	return jobs.Result{Status: jobs.Succeeded, Details: map[string]string{"applied": strings.Join(paths("", p.Desired), ",")}}
+	d := map[string]string{"applied": strings.Join(paths("", p.Desired), ",")}
+	if op.Persist != nil {
+		if err := op.Persist(p.Desired); err != nil {
+			d["not_persisted"] = err.Error()
+		}
+	}
+	return jobs.Result{Status: jobs.Succeeded, Details: d}
 }
 
 // paths lists the leaf paths of a desired document, sorted.
