@@ -18,6 +18,8 @@ import (
 	"github.com/kitd-dev/kitd/config"
 	"github.com/kitd-dev/kitd/httpsout"
 	"github.com/kitd-dev/kitd/internal/safefile"
+	"github.com/kitd-dev/kitd/jobs"
+	"github.com/kitd-dev/kitd/jobs/ops"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -86,6 +88,12 @@ type Agent struct {
 	certs     [32]byte
 
 	ident identity // fleet provisioning (identity.go)
+	// Jobs (jobs.go): the client, kept across reloads, and restart
+	// requests from its operations.
+	jobs        *jobs.Client
+	jobsDevice  string
+	jobSettings atomic.Pointer[ops.Settings]
+	restartc    chan struct{}
 }
 
 // component is a running part with its own context, so a reload can
@@ -123,7 +131,7 @@ func New(cfg *config.Config, deps Deps) (*Agent, error) {
 	if deps.beforeBuild == nil {
 		deps.beforeBuild = func(string) {}
 	}
-	return &Agent{deps: deps, log: deps.Log.With("component", "agent"), cfg: cfg}, nil
+	return &Agent{deps: deps, log: deps.Log.With("component", "agent"), cfg: cfg, restartc: make(chan struct{}, 1)}, nil
 }
 
 // Run runs the agent until ctx is done. A receive on Deps.Reloads
@@ -163,6 +171,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	a.startDelivery(d)
+	a.applyJobSettings(a.cfg)
 	a.certs = certsHash(a.cfg)
 
 	n := a.deps.Notifier
@@ -185,10 +194,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}()
 	a.startIdentity(wctx, &wg)
 
+	restart := false
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
+		case <-a.restartc:
+			done, restart = true, true
 		case <-a.deps.Reloads:
 			if err := a.Reload(); err != nil {
 				a.log.Error("reload failed", "file", a.deps.ConfigFile, "err", err)
@@ -200,7 +212,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	wcancel()
 	wg.Wait()
 	stopped = true
-	return a.stopWithin(buf, a.cfg.MQTT.ShutdownTimeout+shutdownSlack)
+	err = a.stopWithin(buf, a.cfg.MQTT.ShutdownTimeout+shutdownSlack)
+	if err == nil && restart {
+		return ErrRestart
+	}
+	return err
 }
 
 // shutdownSlack is what the agent's stop may take beyond the publisher's
@@ -283,6 +299,9 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 	}
 	d := delivery{pub: pub}
 	a.addRenewal(pub, cfg)
+	if err := a.hookJobs(cfg, pub); err != nil {
+		return delivery{}, err
+	}
 	if cfg.Shadow.Enabled {
 		sh, err := shadow.New(cfg.Shadow, shadow.Deps{
 			Device: cfg.Device.ID, Sensors: cfg.SensorNames(), BatchMaxReadings: cfg.MQTT.Batch.MaxReadings,
@@ -425,6 +444,7 @@ func (a *Agent) Reload() error {
 		}
 	}
 	a.reloadAlerts(old, cfg)
+	a.applyJobSettings(cfg)
 	a.cfg = cfg
 	a.log.Info("config reloaded", "file", a.deps.ConfigFile)
 	return nil

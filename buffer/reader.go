@@ -21,6 +21,10 @@ type Reader struct {
 	min   uint64 // lowest seq the frame at off may carry
 	arena []byte // Record.Data is carved from here by Next
 
+	// replay: acknowledged records still on disk are returned too
+	// (ReplayReader).
+	replay bool
+
 	// The scan window is kept between calls: a call usually returns a
 	// fraction of it, and the next one goes on in the same bytes, which
 	// are immutable once published (appends only write past seg.size).
@@ -108,7 +112,9 @@ func (r *Reader) position() (*readView, error) {
 	if b.closed {
 		return nil, ErrClosed
 	}
-	r.next = b.acked.nextMissing(r.next)
+	if !r.replay {
+		r.next = b.acked.nextMissing(r.next)
+	}
 	if r.until != 0 && r.next >= r.until {
 		return nil, nil
 	}
@@ -140,7 +146,7 @@ func (r *Reader) position() (*readView, error) {
 	}
 	seg.refs++
 	v := &readView{seg: seg, rf: seg.rf, end: seg.size, last: seg.last, sealed: seg != b.tailSeg}
-	for i := b.acked.search(r.next); i < len(b.acked.r) && b.acked.r[i].lo <= seg.last; i++ {
+	for i := b.acked.search(r.next); !r.replay && i < len(b.acked.r) && b.acked.r[i].lo <= seg.last; i++ {
 		v.acked = append(v.acked, b.acked.r[i])
 	}
 	return v, nil

@@ -11,8 +11,9 @@ import (
 	"github.com/kitd-dev/kitd/alerts"
 	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/clock"
-	"github.com/kitd-dev/kitd/provision"
 	"github.com/kitd-dev/kitd/httpsout"
+	"github.com/kitd-dev/kitd/jobs"
+	"github.com/kitd-dev/kitd/provision"
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
@@ -38,6 +39,7 @@ type Config struct {
 	HTTPS   httpsout.Config  `mapstructure:"https"`
 	Buffer  buffer.Config    `mapstructure:"buffer"`
 	Shadow  shadow.Config    `mapstructure:"shadow"`
+	Jobs    jobs.Config      `mapstructure:"jobs"`
 	Clock   clock.Config     `mapstructure:"clock"`
 	Sensors []sensors.Config `mapstructure:"sensors"`
 
@@ -56,6 +58,7 @@ func Default() Config {
 		HTTPS:  httpsout.DefaultConfig(),
 		Buffer: buffer.DefaultConfig(),
 		Shadow: shadow.DefaultConfig(),
+		Jobs:   jobs.DefaultConfig(),
 		Clock:  clock.DefaultConfig(),
 
 		Provisioning: provision.DefaultConfig(),
@@ -130,6 +133,11 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 	}
 	if parts&PartShadow != 0 {
 		errs = append(errs, prefixed("shadow.", c.Shadow.Validate())...)
+	}
+	if parts&PartShadow != 0 {
+		// The jobs section goes with the shadow's: both are AWS IoT
+		// device services that only `run` uses.
+		errs = append(errs, prefixed("jobs.", c.Jobs.Validate())...)
 	}
 	if parts&PartClock != 0 {
 		errs = append(errs, prefixed("clock.", c.Clock.Validate())...)

@@ -110,7 +110,7 @@ func readFile(path string, environ []string) (*Config, []error, error) {
 func (c *Config) resolve(dir string) {
 	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile,
 		&c.Provisioning.ClaimCertFile, &c.Provisioning.ClaimKeyFile, &c.Provisioning.Dir,
-		&c.HTTPS.CAFile, &c.HTTPS.CertFile, &c.HTTPS.KeyFile, &c.HTTPS.APIKeyFile} {
+		&c.HTTPS.CAFile, &c.HTTPS.CertFile, &c.HTTPS.KeyFile, &c.HTTPS.APIKeyFile, &c.Jobs.StateFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -55,6 +56,9 @@ type Options struct {
 	// Provision starts the kit unprovisioned, with a claim certificate,
 	// and onboards it through a provisioning emulator (provision.go).
 	Provision bool
+	// Job, when not nil, is a job document sent to the kit once it is
+	// connected; each status change of its execution is printed (job.go).
+	Job []byte
 }
 
 // ParseSet turns "sensors.sim.interval=5s" into a desired document,
@@ -140,6 +144,12 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("shadow emulator: %w", err)
 	}
 
+	jobsEmu, err := startJobs(ctx, addr, ca, out, quiet)
+	if err != nil {
+		return err
+	}
+	defer jobsEmu.Close()
+
 	cfg, err := config.Parse("configs/demo.yaml (embedded)", configs.Demo, nil)
 	if err != nil {
 		return err
@@ -155,17 +165,23 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		defer stopProv()
 	}
+	cfg.Jobs.StateFile = filepath.Join(dir, "jobs.json")
 	// What config.Check does for `kitd run`, on the filled-in config.
 	if err := cfg.Validate(opts.Registry); err != nil {
 		return fmt.Errorf("configs/demo.yaml (embedded):\n%w", err)
 	}
-	a, err := agent.New(cfg, agent.Deps{
-		Registry: opts.Registry, Clock: opts.Clock, Log: opts.Log, Version: opts.Version,
-		StatusInterval: 5 * time.Second,
-	})
+	newAgent := func() (*agent.Agent, error) {
+		return agent.New(cfg, agent.Deps{
+			Registry: opts.Registry, Clock: opts.Clock, Log: opts.Log, Version: opts.Version,
+			StatusInterval: 5 * time.Second,
+		})
+	}
+	a, err := newAgent()
 	if err != nil {
 		return err
 	}
+	var cur atomic.Pointer[agent.Agent] // a job may restart the kit
+	cur.Store(a)
 	fmt.Fprintf(out, "kitd demo: broker %s (mutual TLS, throwaway CA in %s), device %q, %d simulated sensors\n", addr, ca.Dir, cfg.Device.ID, len(cfg.Sensors))
 	fmt.Fprintf(out, "type KEY=VALUE to change desired state, e.g. sensors.sim.interval=5s (KEY=null removes it: a rejected key blocks the others until then); Ctrl-C ends the demo\n")
 
@@ -173,7 +189,14 @@ func Run(ctx context.Context, opts Options) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	runErr := make(chan error, 1)
-	go func() { runErr <- a.Run(runCtx) }()
+	go func() { runErr <- runKit(runCtx, &cur, newAgent, out) }()
+	if opts.Job != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sendJob(runCtx, jobsEmu, opts.Job, &cur, errOut)
+		}()
+	}
 
 	apply := func(doc map[string]any) {
 		if err := emu.UpdateDesired(Device, "", doc); err != nil {
@@ -199,7 +222,7 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		watch(runCtx, out, a, emu)
+		watch(runCtx, out, &cur, emu)
 	}()
 
 	var err2 error
@@ -217,7 +240,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err2 != nil {
 		return err2
 	}
-	s := a.Stats()
+	s := cur.Load().Stats()
 	fmt.Fprintf(out, "kitd demo: done: %d readings delivered, %d pending, %d dropped\n", s.Delivered, s.Pending, s.Dropped)
 	return nil
 }
@@ -316,7 +339,7 @@ func waitReported(ctx context.Context, emu *shadowemu.Emulator) {
 
 // watch prints a status line every few seconds and the shadow document
 // whenever the kit's reported state changes.
-func watch(ctx context.Context, out io.Writer, a *agent.Agent, emu *shadowemu.Emulator) {
+func watch(ctx context.Context, out io.Writer, cur *atomic.Pointer[agent.Agent], emu *shadowemu.Emulator) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	poll := time.NewTicker(500 * time.Millisecond)
@@ -327,7 +350,7 @@ func watch(ctx context.Context, out io.Writer, a *agent.Agent, emu *shadowemu.Em
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s := a.Stats()
+			s := cur.Load().Stats()
 			fmt.Fprintf(out, "status   connected=%t pending=%d delivered=%d dropped=%d\n", s.Connected, s.Pending, s.Delivered, s.Dropped)
 		case <-poll.C:
 			doc, ok := emu.Document(Device, "")

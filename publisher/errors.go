@@ -44,3 +44,9 @@ var (
 	// ended and the flush is over.
 	errStopping = errors.New("stopping")
 )
+
+// Errors returned by Republish.
+var (
+	// ErrOffline is returned by Republish when no connection is up.
+	ErrOffline = errors.New("publisher: not connected")
+)

@@ -133,6 +133,9 @@ type Publisher struct {
 	// renewed certificate is picked up); only Run's goroutine touches it.
 	tls *tlsFiles
 
+	// session is the connection up now, nil while offline (Republish).
+	session atomic.Pointer[Session]
+
 	connected   atomic.Bool
 	delivered   atomic.Int64
 	messages    atomic.Int64
@@ -245,6 +248,9 @@ func (p *Publisher) SetBatchMaxReadings(n int) error {
 	p.maxReadings.Store(int32(n))
 	return nil
 }
+
+// BatchMaxReadings is batch.max_readings in force now.
+func (p *Publisher) BatchMaxReadings() int { return int(p.maxReadings.Load()) }
 
 // Stats returns a snapshot of the counters.
 func (p *Publisher) Stats() Stats {

@@ -115,6 +115,8 @@ func (p *Publisher) serve(ctx context.Context, c *conn) (deadline time.Time, los
 	s := &Session{p: p, c: c, ctx: sctx}
 	p.connected.Store(true)
 	defer p.connected.Store(false)
+	p.session.Store(s)
+	defer p.session.Store(nil)
 	p.log.Info("connected", "broker", p.cfg.Broker, "client_id", p.device)
 
 	err := s.Publish(ctx, p.statusTopic, onlinePayload(p.clk.Now()), p.cfg.StatusRetain)

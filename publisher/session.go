@@ -16,6 +16,11 @@ type Session struct {
 	p   *Publisher
 	c   *conn
 	ctx context.Context // cancelled when the connection ends
+
+	// subs stops a subscription's handler goroutine on Unsubscribe
+	// (unsubscribe.go); nil until the first Subscribe.
+	subMu sync.Mutex
+	subs  map[string]context.CancelFunc
 }
 
 // Context is cancelled when the session's connection ends.
@@ -67,7 +72,8 @@ func (s *Session) Subscribe(ctx context.Context, topic string, handler func(topi
 		return ErrConnectionLost
 	}
 	q := newInbox(s.p, topic)
-	go q.run(s.ctx, handler)
+	qctx := s.track(topic)
+	go q.run(qctx, handler)
 	tok := s.c.client.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { q.push(m.Topic(), m.Payload()) })
 	if err := s.wait(ctx, tok); err != nil {
 		return err

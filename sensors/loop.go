@@ -42,6 +42,8 @@ func (s *Scheduler) loop(ctx context.Context, sn *sensor) {
 			s.closeDevice(opCtx, sn)
 			return
 		case <-released:
+		case req := <-sn.now:
+			req.reply <- s.readNow(opCtx, sn, enabled)
 		case <-sn.wake:
 			iv, on := sn.settings()
 			now := time.Now()

@@ -60,6 +60,8 @@ type sensor struct {
 
 	// wake tells the loop that interval or enabled changed.
 	wake chan struct{}
+	// now carries ReadNow's requests to the loop (readnow.go).
+	now chan nowRequest
 	// busySince is when (ns since the scheduler's epoch) the loop left its
 	// wait to use the device; 0 while it waits.
 	busySince atomic.Int64
@@ -127,6 +129,7 @@ func NewScheduler(cfgs []Config, deps Deps) (*Scheduler, error) {
 			dev:      device{open: open, timeout: timeout},
 			band:     newDeadband(c),
 			wake:     make(chan struct{}, 1),
+			now:      make(chan nowRequest),
 			interval: c.Interval,
 			enabled:  c.IsEnabled(),
 			h:        Health{Name: c.Name, Driver: c.Driver},

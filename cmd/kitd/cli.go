@@ -39,6 +39,12 @@ const (
 	exitOK      = 0
 	exitRuntime = 1
 	exitUsage   = 2
+	// exitRestart ends `kitd run` after a clean stop a job asked for
+	// (kitd.restart): EX_TEMPFAIL, a failure to systemd, whose
+	// Restart=on-failure starts kitd again (only 2 is excluded, by
+	// RestartPreventExitStatus), and a code no other path uses, so the
+	// journal tells a requested restart from a crash.
+	exitRestart = 75
 )
 
 // usageError marks errors that exit 2: bad flags, bad config.
@@ -74,6 +80,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []str
 	err := root.Execute()
 	if err == nil {
 		return exitOK
+	}
+	if errors.Is(err, agent.ErrRestart) {
+		fmt.Fprintf(stderr, "kitd: stopped for a restart a job asked for (exit %d; systemd starts kitd again)\n", exitRestart)
+		return exitRestart
 	}
 	fmt.Fprintf(stderr, "kitd: %s\n", indentLines(err.Error()))
 	var ue usageError
@@ -283,8 +293,9 @@ func (e *env) runCmd() *cobra.Command {
 
 func (e *env) demoCmd() *cobra.Command {
 	var (
-		dur  time.Duration
-		sets []string
+		dur     time.Duration
+		sets    []string
+		jobFile string
 	)
 	var provision bool
 	c := &cobra.Command{
@@ -298,6 +309,10 @@ func (e *env) demoCmd() *cobra.Command {
 				if _, err := demo.ParseSet(s); err != nil {
 					return usageError{fmt.Errorf("--set %w", err)}
 				}
+			}
+			job, err := readJobFile(jobFile)
+			if err != nil {
+				return usageError{fmt.Errorf("--job %w", err)}
 			}
 			if e.logLevel == "info" {
 				e.logLevel = "warn" // the demo's own output is the point
@@ -315,13 +330,14 @@ func (e *env) demoCmd() *cobra.Command {
 			return demo.Run(ctx, demo.Options{
 				For: dur, Sets: sets, Input: e.stdin, Out: e.stdout, Err: e.stderr, Log: log,
 				Registry: reg, Clock: clock.New(clock.Config{}), Version: version,
-				Provision: provision,
+				Provision: provision, Job: job,
 			})
 		},
 	}
 	c.Flags().DurationVar(&dur, "for", 0, "end the demo after this long (e.g. 30s); default: until Ctrl-C")
 	c.Flags().StringArrayVar(&sets, "set", nil, "change desired state after start, KEY=VALUE (e.g. sensors.sim.interval=5s); repeatable")
 	c.Flags().BoolVar(&provision, "provision", false, "start the kit unprovisioned with a claim certificate and onboard it by fleet provisioning (emulated)")
+	c.Flags().StringVar(&jobFile, "job", "", "send the job document in FILE (e.g. deploy/aws/jobs/read-now.json) to the kit and print each status change")
 	return c
 }
 

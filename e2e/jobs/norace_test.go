@@ -1,0 +1,5 @@
+//go:build !race
+
+package jobse2e_test
+
+const raceEnabled = false
