@@ -26,6 +26,7 @@ import (
 	"github.com/kitd-dev/kitd/shadow"
 	"github.com/kitd-dev/kitd/systemd"
 	"github.com/kitd-dev/kitd/telemetry"
+	"github.com/kitd-dev/kitd/update"
 )
 
 // Options are what the agent is built from.
@@ -43,6 +44,12 @@ type Options struct {
 	// StatusInterval is how often STATUS= is refreshed (default 10s).
 	StatusInterval time.Duration
 	Version        string
+	// UpdateDir is the self-update directory (update.Dir); "" when not
+	// under systemd, which refuses updates.
+	UpdateDir string
+	// UpdateTrial is set when this process is a new version on trial: it
+	// is confirmed at the first connection (agent/update.go).
+	UpdateTrial *update.Trial
 
 	// progress wraps the liveness probes; tests wedge a loop through it.
 	progress func(name string, probe func() time.Time) func() time.Time
@@ -135,6 +142,7 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) (err error) {
 		return err
 	}
 	a.runSensors(sched)
+	a.updateRunning()
 	d, err := a.buildDelivery(a.cfg)
 	if err != nil {
 		a.sched.Load().stop()
@@ -250,6 +258,7 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 		return delivery{}, err
 	}
 	d := delivery{pub: pub}
+	a.confirmUpdateOnConnect(pub)
 	if cfg.Shadow.Enabled {
 		sh, err := shadow.New(cfg.Shadow, cfg.Device.ID, cfg.SensorNames(), cfg.MQTT.Batch.MaxReadings, target{a}, a.shadowState, a.log)
 		if err != nil {

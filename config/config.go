@@ -14,6 +14,7 @@ import (
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
 	"github.com/kitd-dev/kitd/telemetry"
+	"github.com/kitd-dev/kitd/update"
 )
 
 // DefaultFile is where `-c` points when it is not given.
@@ -32,6 +33,7 @@ type Config struct {
 	Buffer  buffer.Config    `mapstructure:"buffer"`
 	Shadow  shadow.Config    `mapstructure:"shadow"`
 	Clock   clock.Config     `mapstructure:"clock"`
+	Update  update.Config    `mapstructure:"update"`
 	Sensors []sensors.Config `mapstructure:"sensors"`
 }
 
@@ -42,6 +44,7 @@ func Default() Config {
 		Buffer: buffer.DefaultConfig(),
 		Shadow: shadow.DefaultConfig(),
 		Clock:  clock.DefaultConfig(),
+		Update: update.DefaultConfig(),
 	}
 }
 
@@ -62,9 +65,12 @@ const (
 	PartShadow
 	PartClock
 	PartSensors
+	// PartUpdate is the update section; with PartFiles it also reads
+	// update.public_key_file and update.ca_file.
+	PartUpdate
 
 	// AllParts is what `kitd run` needs.
-	AllParts = PartDevice | PartMQTT | PartFiles | PartBuffer | PartShadow | PartClock | PartSensors
+	AllParts = PartDevice | PartMQTT | PartFiles | PartBuffer | PartShadow | PartClock | PartSensors | PartUpdate
 )
 
 // Validate checks every section, returning every error found, each naming
@@ -98,6 +104,12 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 	}
 	if parts&PartClock != 0 {
 		errs = append(errs, prefixed("clock.", c.Clock.Validate())...)
+	}
+	if parts&PartUpdate != 0 {
+		errs = append(errs, prefixed("update.", c.Update.Validate())...)
+		if parts&PartFiles != 0 {
+			errs = append(errs, prefixed("update.", c.Update.ValidateFiles())...)
+		}
 	}
 	if parts&PartSensors != 0 {
 		if err := sensors.ValidateConfigs(reg, c.Sensors); err != nil {

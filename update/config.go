@@ -46,3 +46,22 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ValidateFiles reads the files the section names: the public key must be
+// an ed25519 "PUBLIC KEY" nobody else may write, the CA a PEM bundle.
+// A kit with a broken key must hear it from `kitd config check`, not from
+// its first update job.
+func (c Config) ValidateFiles() error {
+	var errs []error
+	if c.PublicKeyFile != "" {
+		if _, err := LoadPublicKey(c.PublicKeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("public_key_file: %w", err))
+		}
+	}
+	if c.CAFile != "" {
+		if _, err := newHTTPClient(c.CAFile); err != nil {
+			errs = append(errs, fmt.Errorf("ca_file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -30,17 +30,18 @@ const (
 )
 
 // newHTTPClient verifies the server with the system roots, or with
-// caFile's certificates only when it is set. TLS 1.2 at least.
+// caFile's certificates only when it is set. TLS 1.2 at least. Errors
+// name the file; the caller adds the field.
 func newHTTPClient(caFile string) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		b, err := safefile.Read(caFile, safefile.Rules{Max: 1 << 20, Trusted: true})
 		if err != nil {
-			return nil, fmt.Errorf("update.ca_file: %w", err)
+			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("update.ca_file: %s: no PEM certificate", caFile)
+			return nil, fmt.Errorf("%s: no PEM certificate", caFile)
 		}
 		tc.RootCAs = pool
 	}

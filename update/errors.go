@@ -13,6 +13,10 @@ var (
 	// ErrBadSignature is returned when a signature does not verify
 	// against the public key.
 	ErrBadSignature = errors.New("signature does not verify")
+	// ErrNoDir is returned when an update arrives for an agent that
+	// systemd did not start: nothing would restart it into the new
+	// version.
+	ErrNoDir = errors.New("updates refused: kitd is not running under its systemd unit (no STATE_DIRECTORY; StateDirectory=kitd sets it)")
 )
 
 // Errors of the job document and the download.

@@ -55,8 +55,10 @@ func Launch(o LaunchOptions) (code int, exit bool) {
 	if o.StopGrace <= 0 {
 		o.StopGrace = defaultStopGrace
 	}
-	if getenv(o.Environ, envLaunched) != "" {
-		return 0, false // started by a launcher: never again (no loops)
+	if o.Dir == "" || getenv(o.Environ, envLaunched) != "" {
+		// Not under systemd, or started by a launcher: never again (no
+		// exec loops).
+		return 0, false
 	}
 	l := &launcher{o: o, log: o.Log}
 	s, err := LoadState(o.Dir)

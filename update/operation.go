@@ -84,7 +84,8 @@ func ParseDocument(raw []byte) (Document, error) {
 type Deps struct {
 	// Config is the update section of the running config.
 	Config Config
-	// Dir is the update directory (Dir(getenv)).
+	// Dir is the update directory (Dir(getenv)); "" refuses updates
+	// (not run by systemd, which would not restart the agent).
 	Dir string
 	// Version is the running version.
 	Version string
@@ -110,9 +111,6 @@ func NewOperation(d Deps) (*Operation, error) {
 	if d.Restart == nil {
 		return nil, errors.New("update: Deps.Restart is nil")
 	}
-	if d.Dir == "" {
-		return nil, errors.New("update: Deps.Dir is empty")
-	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -121,7 +119,7 @@ func NewOperation(d Deps) (*Operation, error) {
 	}
 	c, err := newHTTPClient(d.Config.CAFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("update.ca_file: %w", err)
 	}
 	return &Operation{d: d, client: c}, nil
 }
@@ -144,6 +142,9 @@ func (o *Operation) Run(ctx context.Context, e *jobs.Execution) jobs.Result {
 	doc, err := ParseDocument(e.Document)
 	if err != nil {
 		return rejected(err)
+	}
+	if o.d.Dir == "" {
+		return rejected(ErrNoDir)
 	}
 	s, err := LoadState(o.d.Dir)
 	if err != nil {

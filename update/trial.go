@@ -1,7 +1,6 @@
 package update
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,22 +24,19 @@ const (
 	envTrialFD = "KITD_UPDATE_TRIAL_FD"
 )
 
-// DefaultDir is the update directory when systemd gives no
-// STATE_DIRECTORY: under the agent's own state directory, the one place
-// the hardened unit lets it write (ProtectSystem=strict).
-const DefaultDir = "/var/lib/kitd/update"
-
 // Dir is the update directory for a process with this environment:
-// $STATE_DIRECTORY/update (systemd sets it from StateDirectory=kitd; the
-// first one when several), else DefaultDir. It is not a config key: the
-// launcher needs it before the config is read, and a packaged binary must
-// find what a newer version installed even when it cannot parse that
-// version's config.
+// $STATE_DIRECTORY/update, where systemd's StateDirectory=kitd puts it
+// (/var/lib/kitd/update; the first directory when there are several), the
+// one place the hardened unit lets the agent write. Without
+// STATE_DIRECTORY (kitd run by hand, no systemd to restart it) it is ""
+// and updates are refused. It is not a config key: the launcher needs it
+// before the config is read, and a packaged binary must find what a newer
+// version installed even when it cannot parse that version's config.
 func Dir(getenv func(string) string) string {
 	if s, _, _ := strings.Cut(getenv("STATE_DIRECTORY"), ":"); s != "" {
 		return filepath.Join(s, "update")
 	}
-	return DefaultDir
+	return ""
 }
 
 // Trial is the new version's side of an update: the agent says when it is
@@ -168,6 +164,3 @@ func (t *Trial) Confirmed() <-chan struct{} {
 	}
 	return t.confirmed
 }
-
-// errNotTrial is returned by waits on a nil trial.
-var errNotTrial = errors.New("update: this process is not a trial")
