@@ -5,6 +5,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -131,5 +133,42 @@ func TestLaunchRollsBackAStartedTrial(t *testing.T) {
 	s, _ := LoadState(dir)
 	if s.Trial != nil || s.Outcome == nil || s.Outcome.Healthy || s.Outcome.JobID != "job-7" || !strings.Contains(s.Outcome.Reason, "stopped before it proved healthy") {
 		t.Fatalf("state %+v %+v", s, s.Outcome)
+	}
+}
+
+// The job document template in deploy/aws, filled in as docs/aws.md
+// says, is what ParseDocument accepts; unfilled, it is refused.
+func TestDeployTemplate(t *testing.T) {
+	b, err := os.ReadFile("../deploy/aws/jobs/update.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseDocument(b); err == nil {
+		t.Fatal("the unfilled template was accepted")
+	}
+	// AWS IoT replaces the placeholder with a presigned URL.
+	filled := strings.NewReplacer(
+		"${aws:iot:s3-presigned-url:https://s3.REGION.amazonaws.com/BUCKET/kitd/VERSION/kitd-linux-armv6}",
+		"https://s3.eu-west-1.amazonaws.com/releases/kitd/1.4.0/kitd-linux-armv6?X-Amz-Signature=abc",
+		`"VERSION"`, `"1.4.0"`, `"size": 0`, `"size": 10747904`,
+		"SHA256", strings.Repeat("ab", 32),
+		"SIGNATURE", base64.StdEncoding.EncodeToString(make([]byte, 64)),
+	).Replace(string(b))
+	d, err := ParseDocument([]byte(filled))
+	if err != nil {
+		t.Fatalf("filled template: %v\n%s", err, filled)
+	}
+	if d.Version != "1.4.0" || d.Size != 10747904 {
+		t.Fatalf("%+v", d)
+	}
+	for _, name := range []string{"update-rollout.json", "update-abort.json", "presign-role-policy.json", "presign-role-trust.json"} {
+		b, err := os.ReadFile(filepath.Join("../deploy/aws/jobs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
