@@ -216,6 +216,10 @@ func (t *trialRun) run() (int, bool) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
+	if tr.HealthTimeout <= 0 {
+		tr.HealthTimeout = Duration(DefaultConfig().HealthTimeout)
+		t.tr = tr
+	}
 	deadline := time.NewTimer(time.Duration(tr.HealthTimeout))
 	defer deadline.Stop()
 	var kill <-chan time.Time

@@ -119,6 +119,14 @@ sensors:
 				t.Fatalf("kitd did not stop on SIGTERM\n%s", logs.String())
 			}
 			done <- nil // for the cleanup
+			// No reading lost: none dropped, no seq left unused (each
+			// version stopped cleanly); delivered by the healthy new
+			// version, or kept for delivery when no broker answered.
+			r := kitd(t, nil, nil, "buffer", "stats", "-c", cfg)
+			delivered := strings.Contains(r.stdout, "pending:        0 readings")
+			if r.code != 0 || !strings.Contains(r.stdout, "dropped:        0\n") || !strings.Contains(r.stdout, "unused 0,") || delivered != (c.name == "healthy") {
+				t.Errorf("buffer after the trial: %+v", r)
+			}
 		})
 	}
 }
