@@ -197,10 +197,13 @@ type supervisor struct {
 	bin string
 	env []string
 
+	stderr testkit.LockedBuffer // the logs, shown when the test fails
+
 	mu     sync.Mutex
 	lines  []string
 	cur    *exec.Cmd
 	exits  []string
+	pids   []int // main process of each start
 	starts int
 	done   chan struct{}
 	stop   bool
@@ -212,7 +215,12 @@ func supervise(t *testing.T, bin string, env []string) *supervisor {
 	t.Helper()
 	s := &supervisor{t: t, bin: bin, env: env, done: make(chan struct{})}
 	go s.loop()
-	t.Cleanup(func() { s.shutdown() })
+	t.Cleanup(func() {
+		s.shutdown()
+		if t.Failed() {
+			t.Logf("stderr of %s:\n%s", bin, s.stderr.String())
+		}
+	})
 	return s
 }
 
@@ -227,7 +235,7 @@ func (s *supervisor) loop() {
 		s.starts++
 		cmd := exec.Command(s.bin, "run")
 		cmd.Env = s.env
-		cmd.Stderr = os.Stderr
+		cmd.Stderr = &s.stderr
 		out, err := cmd.StdoutPipe()
 		if err == nil {
 			err = cmd.Start()
@@ -238,6 +246,7 @@ func (s *supervisor) loop() {
 			return
 		}
 		s.cur = cmd
+		s.pids = append(s.pids, cmd.Process.Pid)
 		s.mu.Unlock()
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/jobs"
+	"github.com/kitd-dev/kitd/systemd"
 	"github.com/kitd-dev/kitd/update"
 )
 
@@ -62,6 +63,17 @@ func main() {
 		os.Exit(1)
 	}
 	trial.Running()
+	// As the agent does: READY=1 once running, STOPPING=1 on the way
+	// out (stdout says when each was sent).
+	n := systemd.NewNotifier(os.Getenv("NOTIFY_SOCKET"))
+	if err := n.Ready(); err != nil {
+		log.Error("notify", "err", err)
+	}
+	fmt.Println("ready", version)
+	defer func() {
+		_ = n.Stopping()
+		fmt.Println("stopping", version)
+	}()
 	if behaviour == "healthy" {
 		if err := trial.Confirm(); err != nil {
 			log.Error("confirm", "err", err)
@@ -92,6 +104,8 @@ func main() {
 		b, _ := json.Marshal(res)
 		fmt.Println("result", version, string(b))
 		if restart {
+			stop()
+			_ = n.Stopping()
 			os.Exit(3)
 		}
 	}
