@@ -20,27 +20,35 @@ type kit struct {
 	base       string
 	env        []string
 	srv        *server
+	keys       keys
+	health     time.Duration
 	rel        release
 }
 
 func newKit(t *testing.T, behaviour string, health time.Duration) *kit {
 	t.Helper()
-	k := &kit{state: t.TempDir(), srv: newServer(t)}
+	k := &kit{state: t.TempDir(), srv: newServer(t), keys: newKeys(t), health: health}
 	k.dir = filepath.Join(k.state, "update")
 	// The packaged binary: a copy of its own, as /usr/bin/kitd is.
 	k.base = filepath.Join(t.TempDir(), "kitd")
 	copyFile(t, fake(t, "1.0.0", "healthy"), k.base)
-	body, err := os.ReadFile(fake(t, "1.1.0", behaviour))
+	k.env, k.rel = k.job(t, "job-1", "1.1.0", behaviour)
+	return k
+}
+
+// job offers version built with behaviour as job id: the environment
+// that makes the fake run it, and the release.
+func (k *kit) job(t *testing.T, id, version, behaviour string) ([]string, release) {
+	t.Helper()
+	body, err := os.ReadFile(fake(t, version, behaviour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.rel = release{body: body, version: "1.1.0"}
-	keys := newKeys(t)
-	doc := k.rel.doc(keys, k.srv.put("/kitd-1.1.0", body))
+	rel := release{body: body, version: version}
+	doc := rel.doc(k.keys, k.srv.put("/kitd-"+version, body))
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	k.env = append(env, "STATE_DIRECTORY="+k.state, "FAKE_JOB_ID=job-1", "FAKE_JOB_DOC="+string(doc.raw(t)),
-		"FAKE_PUBKEY="+keys.pub, "FAKE_CA="+k.srv.ca, "FAKE_HEALTH="+health.String(), "FAKE_STOP_GRACE=1s")
-	return k
+	return append(env, "STATE_DIRECTORY="+k.state, "FAKE_JOB_ID="+id, "FAKE_JOB_DOC="+string(doc.raw(t)),
+		"FAKE_PUBKEY="+k.keys.pub, "FAKE_CA="+k.srv.ca, "FAKE_HEALTH="+k.health.String(), "FAKE_STOP_GRACE=1s"), rel
 }
 
 func copyFile(t *testing.T, src, dst string) {
@@ -192,5 +200,35 @@ func TestDownloadResumesAfterKill(t *testing.T) {
 	got := k.srv.rangesSeen()
 	if len(got) != 2 || got[1] != "bytes="+strconv.Itoa(half)+"-" {
 		t.Fatalf("Range headers %q, want a resume from byte %d", got, half)
+	}
+}
+
+// The second update of a kit starts from an installed version: a failed
+// trial brings that one back (exec'd by the packaged launcher), not the
+// packaged binary.
+func TestSecondUpdateRollsBackToTheInstalledVersion(t *testing.T) {
+	k := newKit(t, "healthy", time.Minute)
+	sup := supervise(t, k.base, k.env)
+	if v, r := sup.finalResult(t); v != "1.1.0" || r["Status"] != "SUCCEEDED" {
+		t.Fatalf("first update: result by %s: %v", v, r)
+	}
+	sup.shutdown()
+
+	env, _ := k.job(t, "job-2", "1.2.0", "crash")
+	sup = supervise(t, k.base, env)
+	v, r := sup.finalResult(t)
+	got, _ := details(r)["reason"].(string)
+	if v != "1.1.0" || r["Status"] != "FAILED" || !strings.Contains(got, "rolled back to 1.1.0: crashed at start") {
+		t.Fatalf("second update: result by %s: %v\n%q", v, r, sup.snapshot())
+	}
+	s, err := LoadState(k.dir)
+	if err != nil || s.Current != "1.1.0" || s.Trial != nil {
+		t.Fatalf("state %+v (%v)", s, err)
+	}
+	if _, err := os.Stat(binaryPath(k.dir, "1.2.0")); !os.IsNotExist(err) {
+		t.Errorf("the failed version is kept: %v", err)
+	}
+	if _, err := os.Stat(binaryPath(k.dir, "1.1.0")); err != nil {
+		t.Errorf("the current version is gone: %v", err)
 	}
 }

@@ -10,7 +10,7 @@
 // noconnect (runs, never healthy).
 //
 // The job it runs comes from the environment (FAKE_JOB_ID, FAKE_JOB_DOC,
-// FAKE_PUBKEY, FAKE_CA, FAKE_HEALTH); the file $STATE_DIRECTORY/job-seen
+// FAKE_PUBKEY, FAKE_CA, FAKE_HEALTH); the file $STATE_DIRECTORY/job-seen-ID
 // stands for the Jobs service's memory that the execution is IN_PROGRESS,
 // so a later start is Resumed. Stdout lines "start VERSION" and "result
 // VERSION JSON" are what the tests wait for. Deps.Restart exits 3 after
@@ -94,7 +94,7 @@ func main() {
 			log.Error("operation", "err", err)
 			os.Exit(1)
 		}
-		seen := filepath.Join(os.Getenv("STATE_DIRECTORY"), "job-seen")
+		seen := filepath.Join(os.Getenv("STATE_DIRECTORY"), "job-seen-"+id)
 		_, serr := os.Stat(seen)
 		resumed := serr == nil
 		if err := os.WriteFile(seen, nil, 0o600); err != nil {
