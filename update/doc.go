@@ -66,7 +66,9 @@
 // clean end short of size, an HTTP status other than 200/206 that retrying
 // cannot fix (403 from an expired presigned URL, 404), or a server that
 // fails verification. The presigned URL's query (a credential) appears in
-// no log and no reason.
+// no log and no reason. Progress (step download, bytes, size) is reported
+// at each tenth of the file. size is at most 64 MiB: the signature check
+// holds the file in memory.
 //
 // Then size, sha256 and the signature are checked; a mismatch is FAILED
 // and the part file removed (bad bytes are never resumed from). The file

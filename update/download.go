@@ -58,7 +58,7 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 		// drop the server check, so only https is followed.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Scheme != "https" || len(via) >= 5 {
-				return fmt.Errorf("redirect to %s refused", req.URL.Redacted())
+				return fmt.Errorf("redirect to %s refused", redact(req.URL.String()))
 			}
 			return nil
 		},
@@ -74,7 +74,8 @@ func (e permanentError) Unwrap() error { return e.err }
 // download brings url's bytes into part until it holds size bytes,
 // resuming from what part already holds (a dropped connection, or a
 // restart of the agent), never accepting more than size bytes. report is
-// called after each attempt with the bytes held.
+// called with the bytes held at each tenth of size and after each
+// attempt.
 func download(ctx context.Context, client *http.Client, url string, size int64, part string, report func(have int64)) error {
 	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -96,7 +97,7 @@ func download(ctx context.Context, client *http.Client, url string, size int64, 
 	}
 	wait := retryFirst
 	for failures := 0; have < size; {
-		got, err := fetch(ctx, client, url, f, have, size)
+		got, err := fetch(ctx, client, url, f, have, size, report)
 		if got > have {
 			failures, wait = 0, retryFirst
 		}
@@ -131,7 +132,7 @@ func download(ctx context.Context, client *http.Client, url string, size int64, 
 
 // fetch makes one request for the bytes from have on and appends them to
 // f; it returns how many bytes f holds afterwards.
-func fetch(ctx context.Context, client *http.Client, url string, f *os.File, have, size int64) (int64, error) {
+func fetch(ctx context.Context, client *http.Client, url string, f *os.File, have, size int64, report func(int64)) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -196,6 +197,10 @@ func fetch(ctx context.Context, client *http.Client, url string, f *os.File, hav
 	stall := time.AfterFunc(stallTimeout, cancel)
 	defer stall.Stop()
 	buf := make([]byte, 32<<10)
+	// Progress every tenth of the file: a few reports per update, not
+	// one per read.
+	step := max(size/10, 1)
+	next := (have/step + 1) * step
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
@@ -207,6 +212,10 @@ func fetch(ctx context.Context, client *http.Client, url string, f *os.File, hav
 				return have, permanentError{err}
 			}
 			have += int64(n)
+			if have >= next && have < size && report != nil {
+				report(have)
+				next = (have/step + 1) * step
+			}
 		}
 		if rerr == io.EOF {
 			if have < size {

@@ -23,9 +23,10 @@ import (
 // OperationName is the job document's "operation" for an update.
 const OperationName = "kitd.update"
 
-// maxBinary bounds the document's size: kitd is about 15 MB; a document
-// asking for more than this is a mistake, not a release.
-const maxBinary = 256 << 20
+// maxBinary bounds the document's size: kitd is about 10 MB, and the
+// signature check holds the whole file in memory (pure Ed25519) on a
+// board with 512 MB; a document asking for more is a mistake.
+const maxBinary = 64 << 20
 
 // Document is a kitd.update job document.
 type Document struct {

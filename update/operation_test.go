@@ -21,6 +21,7 @@ type opEnv struct {
 	srv      *server
 	restarts atomic.Int32
 	cfg      Config
+	progress []map[string]string // statusDetails reported while IN_PROGRESS
 }
 
 func newOpEnv(t *testing.T) *opEnv {
@@ -35,9 +36,8 @@ func (e *opEnv) run(t *testing.T, version string, doc []byte) jobs.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var progress []map[string]string
 	return op.Run(context.Background(), &jobs.Execution{JobID: "job-1", Document: doc, Progress: func(_ context.Context, d map[string]string) error {
-		progress = append(progress, d)
+		e.progress = append(e.progress, d)
 		return nil
 	}})
 }
@@ -129,7 +129,7 @@ func TestDocumentErrorsNameFields(t *testing.T) {
 
 func TestAllowDowngradeInstalls(t *testing.T) {
 	e := newOpEnv(t)
-	rel := release{body: []byte("an older kitd"), version: "0.9.0"}
+	rel := release{body: []byte(strings.Repeat("an older kitd ", 10000)), version: "0.9.0"}
 	d := rel.doc(e.k, e.srv.put("/kitd", rel.body))
 	d.AllowDowngrade = true
 	if r := e.run(t, "1.0.0", d.raw(t)); r.Status != "" {
@@ -138,6 +138,15 @@ func TestAllowDowngradeInstalls(t *testing.T) {
 	s, _ := LoadState(e.dir)
 	if s.Trial == nil || s.Trial.To != "0.9.0" || s.Trial.From != "1.0.0" || e.restarts.Load() != 1 {
 		t.Fatalf("state %+v, restarts %d", s, e.restarts.Load())
+	}
+	// Progress: the download in tenths, then verify and restart.
+	var steps []string
+	for _, p := range e.progress {
+		steps = append(steps, p["step"]+":"+p["bytes"])
+	}
+	got := strings.Join(steps, " ")
+	if !strings.HasPrefix(got, "download:0 download:") || !strings.HasSuffix(got, "download:"+strconv.Itoa(len(rel.body))+" verify: restart:") || len(steps) < 8 {
+		t.Errorf("progress %q", got)
 	}
 }
 
