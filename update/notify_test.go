@@ -81,7 +81,7 @@ func (l *notifyListener) all() []string {
 // (the main process), and the STOPPING=1 of a trial the launcher stops is
 // held back: the service is not stopping, the old version takes over.
 func TestTrialNotifiesThroughTheLauncher(t *testing.T) {
-	k := newKit(t, "noconnect", 2*time.Second)
+	k := newKit(t, "noconnect", noConnectTimeout)
 	nl := listenNotify(t)
 	sup := supervise(t, k.base, append(k.env, "NOTIFY_SOCKET="+nl.path))
 	rolledBackResult(t, sup, "never connected")

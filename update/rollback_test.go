@@ -167,7 +167,7 @@ func TestRollbackHang(t *testing.T) {
 }
 
 func TestRollbackNeverConnects(t *testing.T) {
-	k := newKit(t, "noconnect", 2*time.Second)
+	k := newKit(t, "noconnect", noConnectTimeout)
 	rolledBack(t, k, supervise(t, k.base, k.env), "never connected: 1.1.0 was running but not healthy")
 }
 
@@ -232,3 +232,8 @@ func TestSecondUpdateRollsBackToTheInstalledVersion(t *testing.T) {
 		t.Errorf("the current version is gone: %v", err)
 	}
 }
+
+// noConnectTimeout is the health_timeout of the "never connects" trials:
+// long enough that a loaded machine gets the new version as far as
+// running first (else the reason is "hung"), which is all it bounds.
+const noConnectTimeout = 10 * time.Second

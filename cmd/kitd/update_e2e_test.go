@@ -68,8 +68,10 @@ func TestRunUpdateTrial(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(inst, "kitd"), b, 0o750); err != nil {
 				t.Fatal(err)
 			}
-			// state.json as update/doc.go specifies it.
-			st := `{"trial":{"job_id":"job-1","from":"1.0.0","to":"1.1.0","health_timeout":"3s","attempts":0}}`
+			// state.json as update/doc.go specifies it. 15s: enough for
+			// a loaded machine to get the agent running (else "never
+			// connects" would be reported as "hung").
+			st := `{"trial":{"job_id":"job-1","from":"1.0.0","to":"1.1.0","health_timeout":"15s","attempts":0}}`
 			if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(st), 0o640); err != nil {
 				t.Fatal(err)
 			}
