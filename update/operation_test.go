@@ -88,6 +88,16 @@ func TestRefusals(t *testing.T) {
 		{"signed by another key", func(e *opEnv, d *Document) { d.Signature = rel.doc(newKeys(t), "").Signature }, "1.0.0", jobs.Failed, "signature does not verify"},
 		{"oversize", func(e *opEnv, d *Document) { d.Size-- }, "1.0.0", jobs.Failed, "larger than the job's size"},
 		{"short", func(e *opEnv, d *Document) { d.Size++ }, "1.0.0", jobs.Failed, "size differs"},
+		{"oversize, not announced", func(e *opEnv, d *Document) {
+			d.Size--
+			e.srv.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
+				// Chunked: no Content-Length to refuse up front.
+				w.WriteHeader(http.StatusOK)
+				w.(http.Flusher).Flush()
+				w.Write(rel.body)
+				return true
+			}
+		}, "1.0.0", jobs.Failed, "the server sent more than"},
 		{"plain http", func(e *opEnv, d *Document) { d.URL = strings.Replace(d.URL, "https:", "http:", 1) }, "1.0.0", jobs.Rejected, "url: want an https:// URL"},
 		{"bad version", func(e *opEnv, d *Document) { d.Version = "../../bin" }, "1.0.0", jobs.Rejected, "version:"},
 		{"not found", func(e *opEnv, d *Document) { d.URL = e.srv.URL + "/missing" }, "1.0.0", jobs.Failed, "404"},

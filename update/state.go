@@ -85,7 +85,7 @@ func fileID(path string) (*FileID, error) {
 	}
 	id := &FileID{Size: st.Size(), Mtime: st.ModTime().UnixNano()}
 	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		id.Dev, id.Ino = uint64(s.Dev), uint64(s.Ino) //nolint:unconvert // 32-bit ARM has narrower fields
+		id.Dev, id.Ino = uint64(s.Dev), uint64(s.Ino) // narrower on some architectures
 	}
 	return id, nil
 }
