@@ -126,7 +126,8 @@
 //
 // A confirmation and a deadline can race: the launcher re-reads
 // state.json after the child's exit, and a trial the child confirmed is
-// kept.
+// kept; the child the deadline stopped is then current and is exec'd, so
+// the service goes on.
 //
 // # Job results
 //

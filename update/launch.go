@@ -223,7 +223,7 @@ func (t *trialRun) run() (int, bool) {
 	deadline := time.NewTimer(time.Duration(tr.HealthTimeout))
 	defer deadline.Stop()
 	var kill <-chan time.Time
-	running, healthy, stopping, aborted := false, false, false, false
+	running, healthy, stopping, aborted, late := false, false, false, false, false
 	for {
 		select {
 		case line, ok := <-lines:
@@ -264,19 +264,20 @@ func (t *trialRun) run() (int, bool) {
 			} else {
 				t.fail(fmt.Sprintf("hung: %s did not get as far as running (config, buffer, sensors) within health_timeout %s", tr.To, time.Duration(tr.HealthTimeout)))
 			}
+			late = true
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			kill = time.After(l.o.StopGrace)
 		case <-kill:
 			_ = cmd.Process.Kill()
 		case err := <-exited:
-			return t.ended(err, running, healthy, stopping, aborted)
+			return t.ended(err, running, healthy, stopping, aborted, late)
 		}
 	}
 }
 
 // ended decides after the child's exit: a healthy trial's exit is the
 // service's exit; any other is a rollback.
-func (t *trialRun) ended(err error, running, healthy, stopping, aborted bool) (int, bool) {
+func (t *trialRun) ended(err error, running, healthy, stopping, aborted, late bool) (int, bool) {
 	l, tr := t.l, t.tr
 	code, how := exitStatus(err)
 	if !healthy {
@@ -285,6 +286,17 @@ func (t *trialRun) ended(err error, running, healthy, stopping, aborted bool) (i
 		if s, lerr := LoadState(l.o.Dir); lerr == nil && s.Trial == nil && s.Outcome != nil && s.Outcome.JobID == tr.JobID && s.Outcome.Healthy {
 			healthy = true
 		}
+	}
+	if healthy && late && !stopping {
+		// It confirmed as the deadline stopped it: it is current now,
+		// and the service must go on (exiting 0 would leave it
+		// stopped), so run it as any current version.
+		s, lerr := LoadState(l.o.Dir)
+		if lerr != nil {
+			l.log.Error("update: state unreadable; running the packaged binary", "err", lerr)
+			return 0, false
+		}
+		return l.runCurrent(s)
 	}
 	if healthy {
 		l.log.Info("update: the new version exited", "version", tr.To, "status", how)

@@ -237,3 +237,26 @@ func TestSecondUpdateRollsBackToTheInstalledVersion(t *testing.T) {
 // long enough that a loaded machine gets the new version as far as
 // running first (else the reason is "hung"), which is all it bounds.
 const noConnectTimeout = 10 * time.Second
+
+// The new version confirms health just as the deadline stops it: it is
+// current, and the launcher runs it rather than ending the service (an
+// exit 0 would leave systemd's Restart=on-failure with nothing to do).
+func TestTrialConfirmedAtTheDeadline(t *testing.T) {
+	k := newKit(t, "late", 2*time.Second)
+	sup := supervise(t, k.base, k.env)
+	sup.waitLine("confirmed late 1.1.0")
+	v, r := sup.finalResult(t)
+	if v != "1.1.0" || r["Status"] != "SUCCEEDED" {
+		t.Fatalf("result by %s: %v\n%q", v, r, sup.snapshot())
+	}
+	if s, err := LoadState(k.dir); err != nil || s.Current != "1.1.0" {
+		t.Fatalf("state %+v (%v)", s, err)
+	}
+	sup.mu.Lock()
+	starts := sup.starts
+	sup.mu.Unlock()
+	if starts != 2 {
+		t.Errorf("%d starts, want 2 (the update's restart only): exits %v", starts, sup.exits)
+	}
+	sup.shutdown()
+}

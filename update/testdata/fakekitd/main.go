@@ -7,7 +7,8 @@
 //
 // behaviour: healthy (confirms health at once), crash (panics at start:
 // Go exits 2), hang (never gets as far as running; ignores SIGTERM),
-// noconnect (runs, never healthy).
+// noconnect (runs, never healthy), late (healthy only once the launcher
+// stops it at the deadline; healthy when not on trial).
 //
 // The job it runs comes from the environment (FAKE_JOB_ID, FAKE_JOB_DOC,
 // FAKE_PUBKEY, FAKE_CA, FAKE_HEALTH); the file $STATE_DIRECTORY/job-seen-ID
@@ -74,7 +75,16 @@ func main() {
 		_ = n.Stopping()
 		fmt.Println("stopping", version)
 	}()
-	if behaviour == "healthy" {
+	if behaviour == "late" && trial != nil {
+		// Healthy just as the launcher's deadline stops it.
+		<-ctx.Done()
+		if err := trial.Confirm(); err != nil {
+			log.Error("confirm", "err", err)
+		}
+		fmt.Println("confirmed late", version)
+		return
+	}
+	if behaviour == "healthy" || behaviour == "late" {
 		if err := trial.Confirm(); err != nil {
 			log.Error("confirm", "err", err)
 		}
