@@ -25,6 +25,7 @@ import (
 	"github.com/kitd-dev/kitd/shadow"
 	"github.com/kitd-dev/kitd/systemd"
 	"github.com/kitd-dev/kitd/telemetry"
+	"github.com/kitd-dev/kitd/update"
 )
 
 // Deps are what the agent is given besides its config.
@@ -51,6 +52,12 @@ type Deps struct {
 	StatusInterval time.Duration
 	// Version is reported in the log and the shadow.
 	Version string
+	// UpdateDir is the self-update directory (update.Dir); "" when not
+	// under systemd, which refuses updates.
+	UpdateDir string
+	// UpdateTrial is set when this process is a new version on trial: it
+	// is confirmed at the first connection (agent/update.go).
+	UpdateTrial *update.Trial
 
 	// progress wraps the liveness probes; tests wedge a loop through it.
 	progress func(name string, probe func() time.Time) func() time.Time
@@ -165,6 +172,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	a.runSensors(sched)
+	a.updateRunning()
 	d, err := a.buildDelivery(a.cfg)
 	if err != nil {
 		a.sched.Load().stop()
@@ -302,6 +310,7 @@ func (a *Agent) buildDelivery(cfg *config.Config) (delivery, error) {
 	if err := a.hookJobs(cfg, pub); err != nil {
 		return delivery{}, err
 	}
+	a.confirmUpdateOnConnect(pub)
 	if cfg.Shadow.Enabled {
 		sh, err := shadow.New(cfg.Shadow, shadow.Deps{
 			Device: cfg.Device.ID, Sensors: cfg.SensorNames(), BatchMaxReadings: cfg.MQTT.Batch.MaxReadings,

@@ -10,6 +10,7 @@ import (
 	"github.com/kitd-dev/kitd/publisher"
 	"github.com/kitd-dev/kitd/shadow"
 	"github.com/kitd-dev/kitd/telemetry"
+	"github.com/kitd-dev/kitd/update"
 )
 
 // ErrRestart is returned by Run after a clean stop that a job asked for
@@ -43,8 +44,9 @@ func (a *Agent) jobOperations() map[string]jobs.Operation {
 		},
 		"kitd.restart":    ops.Restart{Request: a.RequestRestart},
 		"kitd.set-config": ops.SetConfig{Apply: a.applyDesired, Persist: a.persistDesired},
-		// kitd.update joins here: an Operation that, once installed,
-		// calls a.RequestRestart and returns a Result with Status "".
+		// Once installed, kitd.update restarts the agent and finishes the
+		// execution in the new version (update/doc.go).
+		update.OperationName: a.UpdateOperation(func() { a.RequestRestart(update.OperationName) }),
 	}
 }
 

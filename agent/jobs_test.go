@@ -153,7 +153,7 @@ func TestJobReadNow(t *testing.T) {
 		t.Errorf("typo: %v", d)
 	}
 	r.queue("unknown", `{"operation":"kitd.reboot"}`)
-	if d := r.wait("unknown", "REJECTED"); d["known"] != "kitd.read-now,kitd.resend,kitd.restart,kitd.set-config" {
+	if d := r.wait("unknown", "REJECTED"); d["known"] != "kitd.read-now,kitd.resend,kitd.restart,kitd.set-config,kitd.update" {
 		t.Errorf("unknown: %v", d)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/kitd-dev/kitd/shadow"
 	"github.com/kitd-dev/kitd/telemetry"
+	"github.com/kitd-dev/kitd/update"
 )
 
 // DefaultFile is where `-c` points when it is not given.
@@ -41,6 +42,7 @@ type Config struct {
 	Shadow  shadow.Config    `mapstructure:"shadow"`
 	Jobs    jobs.Config      `mapstructure:"jobs"`
 	Clock   clock.Config     `mapstructure:"clock"`
+	Update  update.Config    `mapstructure:"update"`
 	Sensors []sensors.Config `mapstructure:"sensors"`
 
 	// Provisioning is optional: with a template set, device.id,
@@ -62,6 +64,7 @@ func Default() Config {
 		Clock:  clock.DefaultConfig(),
 
 		Provisioning: provision.DefaultConfig(),
+		Update:       update.DefaultConfig(),
 	}
 }
 
@@ -88,9 +91,12 @@ const (
 	PartShadow
 	PartClock
 	PartSensors
+	// PartUpdate is the update section; with PartFiles it also reads
+	// update.public_key_file and update.ca_file.
+	PartUpdate
 
 	// AllParts is what `kitd run` needs.
-	AllParts = PartDevice | PartMQTT | PartFiles | PartBuffer | PartShadow | PartClock | PartSensors
+	AllParts = PartDevice | PartMQTT | PartFiles | PartBuffer | PartShadow | PartClock | PartSensors | PartUpdate
 )
 
 // Validate checks every section, returning every error found, each naming
@@ -141,6 +147,12 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 	}
 	if parts&PartClock != 0 {
 		errs = append(errs, prefixed("clock.", c.Clock.Validate())...)
+	}
+	if parts&PartUpdate != 0 {
+		errs = append(errs, prefixed("update.", c.Update.Validate())...)
+		if parts&PartFiles != 0 {
+			errs = append(errs, prefixed("update.", c.Update.ValidateFiles())...)
+		}
 	}
 	if parts&PartSensors != 0 {
 		if err := sensors.ValidateConfigs(reg, c.Sensors); err != nil {

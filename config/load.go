@@ -26,9 +26,9 @@ const EnvPrefix = "KITD_"
 // Load reads path over the defaults, then applies environment overrides
 // from environ (os.Environ() in production; tests pass their own).
 // Relative paths (mqtt.ca_file, cert_file, key_file, buffer.dir,
-// shadow.state_file) resolve against path's directory. It checks the
-// file's form (YAML, known keys, types); Validate checks values,
-// and Check does both.
+// shadow.state_file, update.public_key_file, update.ca_file) resolve
+// against path's directory. It checks the file's form (YAML, known keys,
+// types); Validate checks values, and Check does both.
 func Load(path string, environ []string) (*Config, error) {
 	cfg, form, err := readFile(path, environ)
 	if err != nil {
@@ -110,7 +110,8 @@ func readFile(path string, environ []string) (*Config, []error, error) {
 func (c *Config) resolve(dir string) {
 	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile,
 		&c.Provisioning.ClaimCertFile, &c.Provisioning.ClaimKeyFile, &c.Provisioning.Dir,
-		&c.HTTPS.CAFile, &c.HTTPS.CertFile, &c.HTTPS.KeyFile, &c.HTTPS.APIKeyFile, &c.Jobs.StateFile} {
+		&c.HTTPS.CAFile, &c.HTTPS.CertFile, &c.HTTPS.KeyFile, &c.HTTPS.APIKeyFile, &c.Jobs.StateFile,
+		&c.Update.PublicKeyFile, &c.Update.CAFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -32,6 +32,7 @@ import (
 	"github.com/kitd-dev/kitd/sensors/w1"
 	"github.com/kitd-dev/kitd/systemd"
 	"github.com/kitd-dev/kitd/telemetry"
+	"github.com/kitd-dev/kitd/update"
 )
 
 // Exit codes: DESIGN.md's CLI contract.
@@ -85,6 +86,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []str
 		fmt.Fprintf(stderr, "kitd: stopped for a restart a job asked for (exit %d; systemd starts kitd again)\n", exitRestart)
 		return exitRestart
 	}
+	if ec, ok := err.(exitCode); ok {
+		return int(ec) // the status of the version that ran: said already
+	}
 	fmt.Fprintf(stderr, "kitd: %s\n", indentLines(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -107,7 +111,7 @@ func (e *env) rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(e.runCmd(), e.demoCmd(), e.configCmd(), e.sensorsCmd(), e.bufferCmd(), e.versionCmd())
+	root.AddCommand(e.runCmd(), e.demoCmd(), e.configCmd(), e.sensorsCmd(), e.bufferCmd(), e.versionCmd(), e.updateCmd())
 	root.AddCommand(e.provisionCmd(), e.identityCmd())
 	// Unknown commands and bad arguments are usage errors too; a group
 	// named without a command prints its help.
@@ -247,6 +251,10 @@ func (e *env) runCmd() *cobra.Command {
 		Use:   "run",
 		Short: "run the agent (the systemd service runs this)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			trial, err := e.launchUpdate()
+			if err != nil {
+				return err
+			}
 			e.runtimeDefaults()
 			k, err := e.openKit(file, config.AllParts)
 			if err != nil {
@@ -280,6 +288,8 @@ func (e *env) runCmd() *cobra.Command {
 				Notifier:         systemd.NewNotifier(e.getenv("NOTIFY_SOCKET")),
 				WatchdogInterval: systemd.WatchdogInterval(e.getenv("WATCHDOG_USEC"), e.getenv("WATCHDOG_PID")),
 				Version:          version,
+				UpdateDir:        update.Dir(e.getenv),
+				UpdateTrial:      trial,
 			})
 			if err != nil {
 				return usageError{err}
