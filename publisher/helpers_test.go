@@ -43,6 +43,7 @@ func (c *testClock) Synced() bool {
 func testOptions() options {
 	o := defaultOptions()
 	o.backoffMin = 50 * time.Millisecond
+	o.backoffFast = 500 * time.Millisecond
 	o.backoffMax = 500 * time.Millisecond
 	o.youngLoss = 3 * time.Second
 	o.tick = 100 * time.Millisecond

@@ -38,7 +38,10 @@ type Stats struct {
 
 // options are the timings and seams tests shrink or replace.
 type options struct {
-	backoffMin, backoffMax time.Duration
+	// The reconnect schedule (see schedule): waits of 1-2 s, 1-4 s,
+	// 1-8 s, then 1-10 s until 10 minutes have passed without a
+	// CONNACK, then doubling up to 1-120 s.
+	backoffMin, backoffFast, backoffMax, backoffPatience time.Duration
 	// stableAfter is how long a connection must stay up before the
 	// backoff is reset.
 	stableAfter time.Duration
@@ -58,19 +61,25 @@ type options struct {
 	rand       func(n int64) int64
 }
 
+func (o options) schedule() schedule {
+	return schedule{min: o.backoffMin, fast: o.backoffFast, max: o.backoffMax, patience: o.backoffPatience}
+}
+
 func defaultOptions() options {
 	start := time.Now()
 	return options{
-		backoffMin:  time.Second,
-		backoffMax:  2 * time.Minute,
-		stableAfter: 30 * time.Second,
-		youngLoss:   10 * time.Second,
-		tick:        time.Second,
-		logEvery:    logdedup.Every,
-		certWarn:    30 * 24 * time.Hour,
-		readChunk:   256,
-		limiterNow:  func() time.Duration { return time.Since(start) },
-		rand:        cryptoRand,
+		backoffMin:      time.Second,
+		backoffFast:     10 * time.Second,
+		backoffMax:      2 * time.Minute,
+		backoffPatience: 10 * time.Minute,
+		stableAfter:     30 * time.Second,
+		youngLoss:       10 * time.Second,
+		tick:            time.Second,
+		logEvery:        logdedup.Every,
+		certWarn:        30 * 24 * time.Hour,
+		readChunk:       256,
+		limiterNow:      func() time.Duration { return time.Since(start) },
+		rand:            cryptoRand,
 	}
 }
 
