@@ -491,6 +491,7 @@ func (a *Agent) shadowState() shadow.State {
 	b := a.buf.Load().Stats()
 	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, Lost: b.Lost, DroppedRanges: b.DroppedRanges}
 	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
+	st.MQTT.BatchMaxDelay = a.pub.Load().v.BatchMaxDelay()
 	return st
 }
 

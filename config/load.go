@@ -28,7 +28,7 @@ var ErrFile = errors.New("config file")
 
 // Load reads path over the defaults, then applies environment overrides
 // from environ (os.Environ() in production; tests pass their own).
-// Relative paths (mqtt.ca_file, cert_file, key_file, buffer.dir,
+// Relative paths (mqtt.ca_file, cert_file, key_file, password_file, buffer.dir,
 // shadow.state_file) resolve against path's directory. It checks the
 // file's form (YAML, known keys, types); Validate checks values,
 // and Check does both.
@@ -111,7 +111,7 @@ func readFile(path string, environ []string) (*Config, []error, error) {
 // otherwise write into the buffer package). Driver options are not
 // paths here: their drivers require absolute ones.
 func (c *Config) resolve(dir string) {
-	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile} {
+	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.MQTT.PasswordFile, &c.Buffer.Dir, &c.Shadow.StateFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -56,9 +56,10 @@ type options struct {
 	certWarn time.Duration
 	// readChunk is how many records one Reader.Next returns at most.
 	readChunk int
-	// limiterNow is the rate limiter's monotonic clock.
-	limiterNow func() time.Duration
-	rand       func(n int64) int64
+	// limiterNow is the rate limiter's monotonic clock, lingerNow the
+	// one batch.max_delay is measured on.
+	limiterNow, lingerNow func() time.Duration
+	rand                  func(n int64) int64
 }
 
 func (o options) schedule() schedule {
@@ -79,6 +80,7 @@ func defaultOptions() options {
 		certWarn:        30 * 24 * time.Hour,
 		readChunk:       256,
 		limiterNow:      func() time.Duration { return time.Since(start) },
+		lingerNow:       func() time.Duration { return time.Since(start) },
 		rand:            cryptoRand,
 	}
 }
@@ -134,6 +136,10 @@ type Publisher struct {
 	// tls is the last good set of files (read again at every connect so a
 	// renewed certificate is picked up); only Run's goroutine touches it.
 	tls *tlsFiles
+	// password is the last good content of password_file (read again at
+	// every connect, like the TLS files); only Run's goroutine touches it
+	// after New. Never logged.
+	password []byte
 
 	connected   atomic.Bool
 	delivered   atomic.Int64
@@ -191,12 +197,21 @@ func newPublisher(cfg Config, device string, buf *buffer.Buffer, clk telemetry.C
 	}
 	p.maxReadings.Store(int32(cfg.Batch.MaxReadings))
 	if b.tls {
-		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile, cfg.Username != "")
 		if err != nil {
 			return nil, err
 		}
 		p.tls = f
-		p.certExpires.Store(f.leaf.NotAfter.UnixNano())
+		if f.leaf != nil {
+			p.certExpires.Store(f.leaf.NotAfter.UnixNano())
+		}
+	}
+	if cfg.PasswordFile != "" {
+		pw, err := readPassword(cfg.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		p.password = pw
 	}
 	p.touch()
 	return p, nil
@@ -222,6 +237,9 @@ func (p *Publisher) SetBatchMaxReadings(n int) error {
 	p.maxReadings.Store(int32(n))
 	return nil
 }
+
+// BatchMaxDelay is mqtt.batch.max_delay, for the shadow's report.
+func (p *Publisher) BatchMaxDelay() time.Duration { return p.cfg.Batch.MaxDelay }
 
 // Stats returns a snapshot of the counters.
 func (p *Publisher) Stats() Stats {
@@ -275,6 +293,9 @@ func (p *Publisher) sleep(ctx context.Context, d time.Duration) bool {
 // checkCert records the client certificate's expiry and warns within
 // opt.certWarn of it.
 func (p *Publisher) checkCert(f *tlsFiles) {
+	if f.leaf == nil {
+		return // no client certificate: a user name and password instead
+	}
 	na := f.leaf.NotAfter
 	p.certExpires.Store(na.UnixNano())
 	left := na.Sub(p.clk.Now())

@@ -14,6 +14,16 @@ type State struct {
 	Agent   Agent
 	Sensors []Sensor
 	Buffer  Buffer
+	MQTT    MQTT
+}
+
+// MQTT is the delivery settings the shadow reports beside the applied
+// mqtt.batch.max_readings.
+type MQTT struct {
+	// BatchMaxDelay is mqtt.batch.max_delay, reported as a duration
+	// string at mqtt.batch.max_delay (always, "0s" included, so a reload
+	// that turns it off shows).
+	BatchMaxDelay time.Duration
 }
 
 // Agent describes the running agent.
@@ -152,7 +162,7 @@ func (s *Shadow) buildWith(st State, lastErrorMax int) map[string]any {
 			"dropped":        st.Buffer.Dropped,
 			"dropped_ranges": dr,
 		},
-		"mqtt": map[string]any{"batch": map[string]any{"max_readings": batch}},
+		"mqtt": map[string]any{"batch": map[string]any{"max_readings": batch, "max_delay": st.MQTT.BatchMaxDelay.String()}},
 	}
 	if len(byReason) > 0 {
 		doc["buffer"].(map[string]any)["dropped_by_reason"] = byReason
