@@ -81,4 +81,3 @@ func TestRabbitMQUserAndPassword(t *testing.T) {
 	r := rabbitBroker{password: true}
 	userAndPassword(t, r, r.kitConfig(t))
 }
-
