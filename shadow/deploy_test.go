@@ -248,6 +248,7 @@ const alertTopic = "arn:aws:sns:REGION:ACCOUNT_ID:kitd-moisture-alerts"
 var ruleFiles = map[string]string{
 	"status-rule.json":         "kitd_status_to_shadow",
 	"moisture-alert-rule.json": "kitd_moisture_alert",
+	"storage-rule.json":        "kitd_store_readings",
 }
 
 // A rule whose action fails (throttled, role missing a grant) says so
