@@ -1,4 +1,4 @@
-//go:build rabbitmq || nats
+//go:build mosquitto || rabbitmq || nats
 
 package publisher
 
