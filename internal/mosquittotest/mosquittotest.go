@@ -56,7 +56,7 @@ type Broker struct {
 	// PasswordURL is the user-and-password listener (Options.Passwords),
 	// "" without one.
 	PasswordURL string
-	CA   *pki.CA
+	CA          *pki.CA
 	// Certs holds a client pair per device, plus Observer.
 	Certs map[string]pki.Pair
 
