@@ -20,6 +20,13 @@
 // expires within 30 days is warned about (Stats.CertExpires has the date).
 // tcp:// works without TLS for local tests and is logged as insecure.
 //
+// Brokers that authenticate users (RabbitMQ, NATS, EMQX, Mosquitto with a
+// password file) get mqtt.username in CONNECT and the password from
+// mqtt.password_file (auth.go): a file with the key file's rules, read
+// again at every connect like the TLS files, never in the config, an error
+// or a log line. With a user name the client certificate is optional: TLS
+// then verifies the broker only. A password is refused over tcp://.
+//
 // After CONNACK the publisher publishes the online status, starts the
 // OnConnect hooks in their own goroutines (never inside paho's OnConnect
 // callback, where a blocking call deadlocks the client: paho #208, #473),
@@ -89,8 +96,13 @@
 // reading is one message in DESIGN.md's single form, otherwise readings are
 // packed in the batch form up to max_readings and under max_bytes (each
 // encoded once, straight into the message); a batch takes what is
-// available and never waits to fill up. Unsynced readings from this boot
-// are re-stamped at send time once the clock has synced.
+// available. With batch.max_delay (linger.go) a live batch waits, up to
+// max_delay after its first reading, for max_readings or max_bytes to be
+// reached, so a kit sends one message a minute instead of hundreds; the
+// backlog never waits, a stop sends the waiting batch at once, and a kill
+// -9 meanwhile loses nothing (its readings are unacknowledged in the
+// buffer). Unsynced readings from this boot are re-stamped at send time
+// once the clock has synced.
 //
 // # Acknowledgement rules
 //
