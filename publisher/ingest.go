@@ -37,7 +37,7 @@ func validateBasicIngest(topic string) error {
 	}
 	rule, rest, _ := strings.Cut(strings.TrimPrefix(topic, basicIngestPrefix), "/")
 	if !ruleName.MatchString(rule) {
-		return fmt.Errorf("%q: %q is not an AWS IoT rule name (letters, digits and _, at most 128): Basic Ingest topics are $aws/rules/RULE_NAME/...", topic, rule)
+		return fmt.Errorf("%q: %q is not an AWS IoT rule name (letters, digits and _, at most 128): Basic Ingest topics are $aws/rules/RULE_NAME/TOPIC", topic, rule)
 	}
 	if rest == "" {
 		return fmt.Errorf("%q: add the topic the rule's SQL selects after the rule name, e.g. %skits/{device}/telemetry", topic, basicIngestPrefix+rule+"/")
