@@ -118,8 +118,9 @@ func outageBySeq(t *testing.T, rb realBroker) {
 	cfg.Broker = px.url()
 	cfg.MaxPublishRate = 0
 	var ceil ceilings
-	opt := ceil.options(testOptions())
+	opt := testOptions()
 	opt.backoffMin, opt.backoffFast, opt.backoffMax = 50*time.Millisecond, 500*time.Millisecond, time.Minute
+	opt = ceil.options(opt) // last: it reads backoffMin
 	r := startPublisher(t, cfg, buf, opt)
 	a := startAppender(t, buf, 20*time.Millisecond)
 
