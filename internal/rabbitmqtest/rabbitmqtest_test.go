@@ -114,3 +114,29 @@ func TestNodeLoginsAndRestart(t *testing.T) {
 	}
 	kit.Disconnect(0)
 }
+
+// The topic permissions keep a kit to its own topics: RabbitMQ answers a
+// publish elsewhere by closing the connection (MQTT 3.1.1 has no refusal
+// code for a PUBLISH), as AWS IoT does.
+func TestTopicPermissions(t *testing.T) {
+	lost := make(chan error, 1)
+	pair := node.Certs["kit-001"]
+	cfg, err := node.CA.ClientTLS(pair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := mqtt.NewClientOptions().AddBroker(node.URL).SetClientID("kit-001").SetTLSConfig(cfg).
+		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(10 * time.Second).SetProtocolVersion(4).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost <- err })
+	kit := mqtt.NewClient(o)
+	if tok := kit.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer kit.Disconnect(0)
+	kit.Publish("kits/kit-002/telemetry", 1, false, "{}")
+	select {
+	case <-lost:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a publish to another kit's topic did not end the connection")
+	}
+}
