@@ -165,6 +165,13 @@ log.file = false
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
 		"RABBITMQ_PID_FILE="+filepath.Join(dir, "rabbit.pid"),
 		"RABBITMQ_ALLOW_INPUT=",
+		// The script then execs the Erlang VM instead of forking it and
+		// waiting: the node keeps the script's pid, so Pdeathsig (kept
+		// across exec) kills it with a test binary that dies before
+		// Close (a timeout). Only the script reads the variable; the
+		// node's own systemd notification needs NOTIFY_SOCKET, unset.
+		"RUNNING_UNDER_SYSTEMD=true",
+		"NOTIFY_SOCKET=",
 	)
 	// Our own port mapper, in the foreground, so it is ours to stop: the
 	// node would otherwise start a daemon that outlives the test.
