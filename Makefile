@@ -38,9 +38,14 @@ DEBS := armhf:linux-armv6 arm64:linux-arm64 amd64:linux-amd64
 #                unshare (systemd/ and packaging/), and root to chown and
 #                mount inside their staging trees
 #   roottest     root for a tmpfs mount (e2e's full-disk test)
+#   rabbitmq     rabbitmq-server with its MQTT plugin and epmd
+#                (internal/rabbitmqtest; publisher's RabbitMQ tests: one
+#                node per test binary, 1-2 min on a loaded 2-core machine)
+#   nats         nats-server with JetStream (internal/natstest; publisher's
+#                NATS tests)
 # `go test ./...` without tags runs everything that needs Go alone. With a
 # tag set, a missing tool fails its test; nothing skips.
-TEST_TAGS := mosquitto systemtools roottest
+TEST_TAGS := mosquitto systemtools roottest rabbitmq nats
 # Every stage of `make test` runs even when an earlier one failed.
 TEST_STAGES := deps test-unit test-arm smoke-arm
 

@@ -584,6 +584,7 @@ func (a *Agent) shadowState() shadow.State {
 	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
 	a.identityState(&st)
 	st.Alerts = a.activeAlerts()
+	st.MQTT.BatchMaxDelay = a.pub.Load().v.BatchMaxDelay()
 	return st
 }
 

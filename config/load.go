@@ -25,8 +25,8 @@ const EnvPrefix = "KITD_"
 
 // Load reads path over the defaults, then applies environment overrides
 // from environ (os.Environ() in production; tests pass their own).
-// Relative paths (mqtt.ca_file, cert_file, key_file, buffer.dir,
-// shadow.state_file, update.public_key_file, update.ca_file) resolve
+// Relative paths (mqtt.ca_file, cert_file, key_file, password_file,
+// buffer.dir, shadow.state_file, and the other sections' files) resolve
 // against path's directory. It checks the file's form (YAML, known keys,
 // types); Validate checks values, and Check does both.
 func Load(path string, environ []string) (*Config, error) {
@@ -108,7 +108,7 @@ func readFile(path string, environ []string) (*Config, []error, error) {
 // otherwise write into the buffer package). Driver options are not
 // paths here: their drivers require absolute ones.
 func (c *Config) resolve(dir string) {
-	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.Buffer.Dir, &c.Shadow.StateFile,
+	for _, p := range []*string{&c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile, &c.MQTT.PasswordFile, &c.Buffer.Dir, &c.Shadow.StateFile,
 		&c.Provisioning.ClaimCertFile, &c.Provisioning.ClaimKeyFile, &c.Provisioning.Dir,
 		&c.HTTPS.CAFile, &c.HTTPS.CertFile, &c.HTTPS.KeyFile, &c.HTTPS.APIKeyFile, &c.Jobs.StateFile,
 		&c.Update.PublicKeyFile, &c.Update.CAFile} {

@@ -24,6 +24,12 @@ type BatchConfig struct {
 	// AWS IoT's payload limit (the topic is subtracted from it at run
 	// time). A single reading larger than the limit is dropped and logged.
 	MaxBytes datasize.Size `mapstructure:"max_bytes"`
+	// MaxDelay lets live readings wait up to this long for company in a
+	// batch: a batch goes when it holds MaxReadings, when the next reading
+	// would cross MaxBytes, or MaxDelay after its first reading. 0 (the
+	// default) sends whatever is there at once. At most MaxBatchDelay; no
+	// effect with MaxReadings 1. The backlog after an outage never waits.
+	MaxDelay time.Duration `mapstructure:"max_delay"`
 }
 
 // Config is the mqtt section of the config file.
@@ -41,6 +47,17 @@ type Config struct {
 	CAFile   string `mapstructure:"ca_file"`
 	CertFile string `mapstructure:"cert_file"`
 	KeyFile  string `mapstructure:"key_file"`
+	// Username is sent in CONNECT for brokers that authenticate users
+	// (RabbitMQ, most self-hosted brokers); AWS IoT uses the certificate.
+	// With a user name, cert_file and key_file may be left empty: TLS
+	// then verifies the broker only. Default "" (none).
+	Username string `mapstructure:"username"`
+	// PasswordFile holds the password (one line; a trailing newline is
+	// not part of it), never the config itself. The same rules as
+	// key_file: a regular file, not readable by others, not writable by
+	// group or others. Read again at every connect. Needs Username and a
+	// TLS broker. Default "" (no password).
+	PasswordFile string `mapstructure:"password_file"`
 	// Keepalive is the MQTT keepalive. Default 30s.
 	Keepalive time.Duration `mapstructure:"keepalive"`
 	// TelemetryTopic and StatusTopic; {device} is replaced by the device
@@ -95,6 +112,9 @@ const (
 	minBatchBytes = 1 * datasize.KiB
 	// MaxBatchReadings bounds batch.max_readings.
 	MaxBatchReadings = 1000
+	// MaxBatchDelay bounds batch.max_delay: beyond an hour a reading is no
+	// longer live, and a typo (60 for 60s is 60 ns, 60h is days) shows.
+	MaxBatchDelay = time.Hour
 	// MaxInflightLimit is AWS IoT's limit of unacknowledged QoS 1
 	// publishes per connection.
 	MaxInflightLimit = 100
@@ -150,16 +170,24 @@ func (c Config) validate(settings, files bool) error {
 		switch {
 		case files:
 			// Also says which of the three is not set.
-			if _, err := loadTLSFiles(c.CAFile, c.CertFile, c.KeyFile); err != nil {
+			if _, err := loadTLSFiles(c.CAFile, c.CertFile, c.KeyFile, c.Username != ""); err != nil {
 				errs = append(errs, err)
 			}
 		case settings:
 			for _, f := range []struct{ key, path string }{{"ca_file", c.CAFile}, {"cert_file", c.CertFile}, {"key_file", c.KeyFile}} {
-				if f.path == "" {
+				if f.path == "" && !(c.Username != "" && f.key != "ca_file" && c.CertFile == "" && c.KeyFile == "") {
 					fail(f.key, "required for a TLS broker")
 				}
 			}
 		}
+	}
+	if files && c.PasswordFile != "" {
+		if _, err := readPassword(c.PasswordFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if settings {
+		errs = append(errs, c.validateCredentials(b)...)
 	}
 	if !settings {
 		return errors.Join(errs...)
@@ -173,6 +201,8 @@ func (c Config) validate(settings, files bool) error {
 		fail("keepalive", "must be at most %s", maxKeepalive)
 	}
 	if err := validateTopic(c.TelemetryTopic); err != nil {
+		fail("telemetry_topic", "%v", err)
+	} else if err := validateBasicIngest(c.TelemetryTopic); err != nil {
 		fail("telemetry_topic", "%v", err)
 	}
 	if err := validateTopic(c.AlertTopic); err != nil {
@@ -191,6 +221,9 @@ func (c Config) validate(settings, files bool) error {
 	}
 	if err := validateMaxReadings(c.Batch.MaxReadings); err != nil {
 		fail("batch.max_readings", "%v", err)
+	}
+	if c.Batch.MaxDelay < 0 || c.Batch.MaxDelay > MaxBatchDelay {
+		fail("batch.max_delay", "must be between 0 (send at once) and %s, got %s", MaxBatchDelay, c.Batch.MaxDelay)
 	}
 	if c.MaxPacketBytes < 0 || (c.MaxPacketBytes > 0 && c.MaxPacketBytes < minBatchBytes+maxPublishOverhead) {
 		fail("max_packet_bytes", "must be 0 (no limit beyond batch.max_bytes) or at least %d bytes", minBatchBytes+maxPublishOverhead)
@@ -278,7 +311,7 @@ func parseBroker(s string, alpn bool) (*broker, error) {
 		return nil, fmt.Errorf("broker: %q: scheme must be tls://, ssl://, mqtts:// or tcp://", s)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("broker: %q: user info is not used (the client certificate is the identity)", s)
+		return nil, fmt.Errorf("broker: user info in the URL is not used: set mqtt.username, and the password in mqtt.password_file")
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("broker: %q: want scheme://host:port with no path or query", s)

@@ -101,7 +101,7 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 	if p.broker.tls {
 		// Read the files again so a certificate renewed on disk is used
 		// without a restart; a broken renewal keeps the last good set.
-		if f, err := loadTLSFiles(p.cfg.CAFile, p.cfg.CertFile, p.cfg.KeyFile); err != nil {
+		if f, err := loadTLSFiles(p.cfg.CAFile, p.cfg.CertFile, p.cfg.KeyFile, p.cfg.Username != ""); err != nil {
 			p.log.Error("TLS files no longer load; using the ones loaded before", "err", err)
 		} else {
 			p.tls = f
@@ -143,6 +143,7 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 		// QoS 1: AWS IoT drops a connection whose Will asks for QoS 2.
 		o.SetBinaryWill(p.statusTopic, offlinePayload, 1, p.cfg.StatusRetain)
 	}
+	p.setCredentials(o)
 	c.client = mqtt.NewClient(o)
 
 	tok := c.client.Connect()
@@ -204,7 +205,7 @@ func (p *Publisher) dial(ctx context.Context, tlsCfg *tls.Config) (net.Conn, err
 // it.
 func (p *Publisher) sameRejection(err error) error {
 	cert := ""
-	if p.tls != nil {
+	if p.tls != nil && p.tls.leaf != nil {
 		cert = string(p.tls.leaf.Raw)
 	}
 	switch {
@@ -238,6 +239,9 @@ func (p *Publisher) explainConnect(err error) error {
 		p.rejectedErr = fmt.Errorf("connect to %s: %w: the broker rejected the client certificate %s (issued by a CA it does not trust, expired or revoked, or on AWS IoT not registered and active): %w",
 			p.cfg.Broker, ErrCertRejected, p.cfg.CertFile, err)
 		return p.rejectedErr
+	case p.cfg.Username != "" && (errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword)):
+		return fmt.Errorf("connect to %s: %w: the broker refused user %q (check mqtt.username and the password in mqtt.password_file %s, and the user's permissions): %w",
+			p.cfg.Broker, ErrNotAuthorized, p.cfg.Username, p.cfg.PasswordFile, err)
 	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
 		return fmt.Errorf("connect to %s: %w: the broker refused client id %q (on AWS IoT: the certificate's policy must allow iot:Connect for it, and it must be attached to the thing): %w",
 			p.cfg.Broker, ErrNotAuthorized, p.device, err)

@@ -45,7 +45,7 @@ func Dial(ctx context.Context, cfg Config, clientID string, log *slog.Logger) (*
 		lim:    newLimiter(cfg.MaxPublishRate, opt.limiterNow),
 	}
 	if b.tls {
-		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile, cfg.Username != "")
 		if err != nil {
 			return nil, err
 		}

@@ -105,6 +105,10 @@ type drainer struct {
 	epoch   string
 	// lastLive: the last message packed was live; the backlog goes next
 	lastLive bool
+	// open is the live batch waiting for batch.max_delay (linger.go);
+	// flushing sends it at once.
+	open     lingering
+	flushing bool
 
 	// clock readings for re-stamping, taken at most once per pack
 	clkTaken bool
@@ -138,6 +142,7 @@ func (p *Publisher) drain(ctx context.Context, c *conn) error {
 	defer func() {
 		close(d.pumpC)
 		d.reapAll()
+		d.stopLinger()
 	}()
 	return d.run(ctx)
 }
@@ -181,6 +186,7 @@ func (d *drainer) run(ctx context.Context) error {
 				// shutdown budget, then wait for the acks of what is in
 				// flight; the rest is left for the goodbye and disconnect.
 				flushing, stopping = true, nil
+				d.flushing = true
 				budget := p.cfg.ShutdownTimeout
 				stopSending, flushEnd = now.Add(budget*6/10), now.Add(budget*8/10)
 			default:
@@ -221,6 +227,7 @@ func (d *drainer) run(ctx context.Context) error {
 		}
 		select {
 		case <-headDone:
+		case <-d.lingerWake():
 		case <-notify:
 			d.live.dirty = true
 		case <-tick.C:
@@ -383,7 +390,13 @@ func (d *drainer) next() (*message, error) {
 		order = [2]*cursor{d.backlog, d.live}
 	}
 	for _, cur := range order {
-		m, err := d.pack(cur)
+		var m *message
+		var err error
+		if cur == d.live {
+			m, err = d.packLive()
+		} else {
+			m, err = d.pack(cur)
+		}
 		if m != nil || err != nil {
 			d.lastLive = m != nil && cur == d.live
 			return m, err
@@ -459,20 +472,11 @@ func (d *drainer) discard(seqs []uint64) {
 
 // pack builds one message from cur: the single form when max_readings is
 // 1, else a batch of as many readings as max_readings and the byte limit
-// allow, from what is available now (a batch never waits to fill up).
+// allow, from what is available now (a batch never waits to fill up here;
+// packLive, in linger.go, lets live readings wait for batch.max_delay).
 func (d *drainer) pack(cur *cursor) (*message, error) {
 	p := d.p
-	n := int(p.maxReadings.Load())
-	// hard is what the settings allow; limit may be lower when the broker
-	// was found to close the connection on large messages. A reading
-	// within hard but over limit still goes, alone: only the broker can
-	// say it is too large (and noteUnacked then discards it).
-	hard := p.payloadLimit
-	limit := hard
-	if p.shrunk > 0 {
-		limit = min(limit, p.shrunk)
-	}
-	if n == 1 {
+	if p.maxReadings.Load() == 1 {
 		for {
 			seq, v, ok, err := d.peek(cur)
 			if !ok || err != nil {
@@ -480,56 +484,90 @@ func (d *drainer) pack(cur *cursor) (*message, error) {
 			}
 			cur.head++
 			payload := telemetry.AppendRecordMessage(make([]byte, 0, 160), p.device, d.epoch, seq, &v)
-			if len(payload) > hard {
-				d.tooLarge(seq, &v, len(payload), hard)
+			if len(payload) > p.payloadLimit {
+				d.tooLarge(seq, &v, len(payload), p.payloadLimit)
 				continue
 			}
 			return &message{payload: payload, seqs: []uint64{seq}}, nil
 		}
 	}
-	// Each reading is encoded once, straight into the message, and taken
-	// back out if it would cross the limit.
-	payload := telemetry.AppendBatchStart(make([]byte, 0, min(limit, 160*n+128)), p.device, d.epoch)
-	var seqs []uint64
-	for len(seqs) < n {
+	b := d.startBatch()
+	if err := d.addTo(b, cur); err != nil || len(b.seqs) == 0 {
+		return nil, err
+	}
+	return b.finish(), nil
+}
+
+// batch is a batch-form message being packed: readings are encoded
+// straight into it, each once, and it is finished when full or when there
+// is nothing more to wait for.
+type batch struct {
+	payload []byte
+	seqs    []uint64
+	n       int // max_readings when it was started
+	// hard is what the settings allow; limit may be lower when the broker
+	// was found to close the connection on large messages. A reading
+	// within hard but over limit still goes, alone: only the broker can
+	// say it is too large (and noteUnacked then discards it).
+	hard, limit int
+	// full: max_readings reached, or the next reading would cross the
+	// limit (it starts the next message).
+	full bool
+}
+
+func (d *drainer) startBatch() *batch {
+	p := d.p
+	b := &batch{n: int(p.maxReadings.Load()), hard: p.payloadLimit, limit: p.payloadLimit}
+	if p.shrunk > 0 {
+		b.limit = min(b.limit, p.shrunk)
+	}
+	b.payload = telemetry.AppendBatchStart(make([]byte, 0, min(b.limit, 160*b.n+128)), p.device, d.epoch)
+	return b
+}
+
+// addTo takes readings from cur into b until b is full or cur has nothing
+// more now.
+func (d *drainer) addTo(b *batch, cur *cursor) error {
+	for !b.full && len(b.seqs) < b.n {
 		seq, v, ok, err := d.peek(cur)
-		if err != nil {
-			return nil, err
+		if err != nil || !ok {
+			return err
 		}
-		if !ok {
-			break
+		mark := len(b.payload)
+		if len(b.seqs) > 0 {
+			b.payload = append(b.payload, ',')
 		}
-		mark := len(payload)
-		if len(seqs) > 0 {
-			payload = append(payload, ',')
-		}
-		payload = telemetry.AppendRecordItem(payload, seq, &v)
-		if size := len(payload) + telemetry.BatchEndLen; size > limit {
-			if len(seqs) == 0 && size <= hard {
+		b.payload = telemetry.AppendRecordItem(b.payload, seq, &v)
+		if size := len(b.payload) + telemetry.BatchEndLen; size > b.limit {
+			if len(b.seqs) == 0 && size <= b.hard {
 				cur.head++
-				seqs = append(seqs, seq)
-				break // alone, within what the settings allow
+				b.seqs = append(b.seqs, seq)
+				b.full = true // alone, within what the settings allow
+				return nil
 			}
-			payload = payload[:mark]
-			if len(seqs) == 0 {
+			b.payload = b.payload[:mark]
+			if len(b.seqs) == 0 {
 				// Nothing before it: size is this reading alone in a
 				// batch, over what the settings allow.
 				cur.head++
-				d.tooLarge(seq, &v, size, hard)
+				d.tooLarge(seq, &v, size, b.hard)
 				continue
 			}
-			break // the reading starts the next message
+			b.full = true // the reading starts the next message
+			return nil
 		}
 		cur.head++
-		if seqs == nil {
-			seqs = make([]uint64, 0, min(n, 1024))
+		if b.seqs == nil {
+			b.seqs = make([]uint64, 0, min(b.n, 1024))
 		}
-		seqs = append(seqs, seq)
+		b.seqs = append(b.seqs, seq)
 	}
-	if len(seqs) == 0 {
-		return nil, nil
-	}
-	return &message{payload: telemetry.AppendBatchEnd(payload), seqs: seqs}, nil
+	b.full = true
+	return nil
+}
+
+func (b *batch) finish() *message {
+	return &message{payload: telemetry.AppendBatchEnd(b.payload), seqs: b.seqs}
 }
 
 func (d *drainer) tooLarge(seq uint64, v *telemetry.RecordView, size, limit int) {

@@ -5,61 +5,13 @@ package publisher
 import (
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/internal/pki"
 )
 
 const telemetryTopic = "kits/" + kit + "/telemetry"
-
-// appender appends one reading every interval until stopped, like a
-// scheduler that keeps sampling whatever the network does.
-type appender struct {
-	mu   sync.Mutex
-	seqs []uint64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startAppender(t *testing.T, buf *buffer.Buffer, every time.Duration) *appender {
-	a := &appender{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(a.done)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-a.stop:
-				return
-			case <-tick.C:
-			}
-			s := appendReadings(t, buf, "sim", 1)
-			a.mu.Lock()
-			a.seqs = append(a.seqs, s...)
-			a.mu.Unlock()
-		}
-	}()
-	t.Cleanup(a.halt)
-	return a
-}
-
-func (a *appender) halt() {
-	select {
-	case <-a.stop:
-	default:
-		close(a.stop)
-	}
-	<-a.done
-}
-
-func (a *appender) taken() []uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]uint64(nil), a.seqs...)
-}
 
 // The broker goes away for 30 s (5 s under -short) while the kit keeps
 // sampling. The publisher reaches the broker through a proxy that refuses

@@ -43,6 +43,7 @@ func (c *testClock) Synced() bool {
 func testOptions() options {
 	o := defaultOptions()
 	o.backoffMin = 50 * time.Millisecond
+	o.backoffFast = 500 * time.Millisecond
 	o.backoffMax = 500 * time.Millisecond
 	o.youngLoss = 3 * time.Second
 	o.tick = 100 * time.Millisecond
@@ -227,11 +228,16 @@ func newCollector(t testing.TB, epoch string) *collector {
 // broker restart, say).
 func (c *collector) subscribe(t testing.TB, brokerURL string, tlsCfg *tls.Config) {
 	t.Helper()
+	c.subscribeWith(t, mqtt.NewClientOptions().AddBroker(brokerURL).SetTLSConfig(tlsCfg))
+}
+
+// subscribeWith is subscribe with the observer's connection options (a
+// user name and password, say) given.
+func (c *collector) subscribeWith(t testing.TB, o *mqtt.ClientOptions) {
+	t.Helper()
 	// No auto-reconnect: after a broker restart the test subscribes a new
 	// observer at the moment it chooses, and two must not count twice.
-	o := mqtt.NewClientOptions().AddBroker(brokerURL).
-		SetClientID(fmt.Sprintf("observer-%d", rand.Int64())).
-		SetTLSConfig(tlsCfg).
+	o.SetClientID(fmt.Sprintf("observer-%d", rand.Int64())).
 		SetCleanSession(true).
 		SetAutoReconnect(false).
 		SetOrderMatters(true).
@@ -422,4 +428,50 @@ func waitPending(t testing.TB, buf *buffer.Buffer, n int64) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// appender appends one reading every interval until stopped, like a
+// scheduler that keeps sampling whatever the network does.
+type appender struct {
+	mu   sync.Mutex
+	seqs []uint64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startAppender(t *testing.T, buf *buffer.Buffer, every time.Duration) *appender {
+	a := &appender{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-a.stop:
+				return
+			case <-tick.C:
+			}
+			s := appendReadings(t, buf, "sim", 1)
+			a.mu.Lock()
+			a.seqs = append(a.seqs, s...)
+			a.mu.Unlock()
+		}
+	}()
+	t.Cleanup(a.halt)
+	return a
+}
+
+func (a *appender) halt() {
+	select {
+	case <-a.stop:
+	default:
+		close(a.stop)
+	}
+	<-a.done
+}
+
+func (a *appender) taken() []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]uint64(nil), a.seqs...)
 }

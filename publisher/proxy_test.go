@@ -1,4 +1,4 @@
-//go:build mosquitto
+//go:build mosquitto || rabbitmq || nats
 
 package publisher
 

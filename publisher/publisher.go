@@ -40,7 +40,10 @@ type Stats struct {
 
 // options are the timings and seams tests shrink or replace.
 type options struct {
-	backoffMin, backoffMax time.Duration
+	// The reconnect schedule (see schedule): waits of 1-2 s, 1-4 s,
+	// 1-8 s, then 1-10 s until 10 minutes have passed without a
+	// CONNACK, then doubling up to 1-120 s.
+	backoffMin, backoffFast, backoffMax, backoffPatience time.Duration
 	// stableAfter is how long a connection must stay up before the
 	// backoff is reset.
 	stableAfter time.Duration
@@ -55,24 +58,32 @@ type options struct {
 	certWarn time.Duration
 	// readChunk is how many records one Reader.Next returns at most.
 	readChunk int
-	// limiterNow is the rate limiter's monotonic clock.
-	limiterNow func() time.Duration
-	rand       func(n int64) int64
+	// limiterNow is the rate limiter's monotonic clock, lingerNow the
+	// one batch.max_delay is measured on.
+	limiterNow, lingerNow func() time.Duration
+	rand                  func(n int64) int64
+}
+
+func (o options) schedule() schedule {
+	return schedule{min: o.backoffMin, fast: o.backoffFast, max: o.backoffMax, patience: o.backoffPatience}
 }
 
 func defaultOptions() options {
 	start := time.Now()
 	return options{
-		backoffMin:  time.Second,
-		backoffMax:  2 * time.Minute,
-		stableAfter: 30 * time.Second,
-		youngLoss:   10 * time.Second,
-		tick:        time.Second,
-		logEvery:    logdedup.Every,
-		certWarn:    30 * 24 * time.Hour,
-		readChunk:   256,
-		limiterNow:  func() time.Duration { return time.Since(start) },
-		rand:        cryptoRand,
+		backoffMin:      time.Second,
+		backoffFast:     10 * time.Second,
+		backoffMax:      2 * time.Minute,
+		backoffPatience: 10 * time.Minute,
+		stableAfter:     30 * time.Second,
+		youngLoss:       10 * time.Second,
+		tick:            time.Second,
+		logEvery:        logdedup.Every,
+		certWarn:        30 * 24 * time.Hour,
+		readChunk:       256,
+		limiterNow:      func() time.Duration { return time.Since(start) },
+		lingerNow:       func() time.Duration { return time.Since(start) },
+		rand:            cryptoRand,
 	}
 }
 
@@ -132,6 +143,10 @@ type Publisher struct {
 	// tls is the last good set of files (read again at every connect so a
 	// renewed certificate is picked up); only Run's goroutine touches it.
 	tls *tlsFiles
+	// password is the last good content of password_file (read again at
+	// every connect, like the TLS files); only Run's goroutine touches it
+	// after New. Never logged.
+	password []byte
 
 	// session is the connection up now, nil while offline (Republish).
 	session atomic.Pointer[Session]
@@ -179,7 +194,7 @@ func newPublisher(cfg Config, deps Deps, opt options) (*Publisher, error) {
 	b, _ := parseBroker(cfg.Broker, cfg.ALPN) // nil if invalid: reported above
 	var files *tlsFiles
 	if b != nil && b.tls {
-		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+		f, err := loadTLSFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile, cfg.Username != "")
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -222,7 +237,16 @@ func newPublisher(cfg Config, deps Deps, opt options) (*Publisher, error) {
 	p.maxReadings.Store(int32(cfg.Batch.MaxReadings))
 	if files != nil {
 		p.tls = files
-		p.certExpires.Store(files.leaf.NotAfter.UnixNano())
+		if files.leaf != nil {
+			p.certExpires.Store(files.leaf.NotAfter.UnixNano())
+		}
+	}
+	if cfg.PasswordFile != "" {
+		pw, err := readPassword(cfg.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		p.password = pw
 	}
 	p.touch()
 	return p, nil
@@ -251,6 +275,9 @@ func (p *Publisher) SetBatchMaxReadings(n int) error {
 
 // BatchMaxReadings is batch.max_readings in force now.
 func (p *Publisher) BatchMaxReadings() int { return int(p.maxReadings.Load()) }
+
+// BatchMaxDelay is mqtt.batch.max_delay, for the shadow's report.
+func (p *Publisher) BatchMaxDelay() time.Duration { return p.cfg.Batch.MaxDelay }
 
 // Stats returns a snapshot of the counters.
 func (p *Publisher) Stats() Stats {
@@ -306,6 +333,9 @@ func (p *Publisher) sleep(ctx context.Context, d time.Duration) bool {
 // checkCert records the client certificate's expiry and warns within
 // opt.certWarn of it.
 func (p *Publisher) checkCert(f *tlsFiles) {
+	if f.leaf == nil {
+		return // no client certificate: a user name and password instead
+	}
 	na := f.leaf.NotAfter
 	p.certExpires.Store(na.UnixNano())
 	left := na.Sub(p.clk.Now())

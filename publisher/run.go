@@ -21,7 +21,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 		p.log.Warn("insecure: "+p.cfg.Broker+" is plain TCP without TLS; readings and the device identity are sent in the clear",
 			"broker", p.cfg.Broker)
 	}
-	bo := backoff{min: p.opt.backoffMin, max: p.opt.backoffMax, rand: p.opt.rand}
+	bo := backoff{s: p.opt.schedule(), rand: p.opt.rand}
+	// lastUp is when the kit was last connected (or Run began): within
+	// backoffPatience of it the waits stay short, so a kit is back within
+	// seconds of its broker, and flapping connections never stretch the
+	// pauses.
+	lastUp := time.Now()
 	var stopDeadline time.Time
 	defer func() { p.waitHooks(stopDeadline) }()
 	first, streak, jitp := true, false, false
@@ -45,7 +50,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 				jitp = true
 				p.log.Info("the broker closed the first connection before accepting it: on AWS IoT this is normal once for a certificate "+
 					"issued by a CA registered for just-in-time provisioning (JITP/JITR), which registers it on this attempt; retrying", "err", err)
-				if !p.sleep(ctx, bo.min) {
+				if !p.sleep(ctx, bo.s.min) {
 					stopDeadline = time.Now().Add(p.cfg.ShutdownTimeout)
 					return nil
 				}
@@ -54,7 +59,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			// No attempt number or delay in the line: identical lines are
 			// what the repeat filter folds.
 			p.log.Warn("connect failed", "err", err)
-			if !p.sleep(ctx, bo.next()) {
+			if !p.sleep(ctx, bo.next(time.Since(lastUp))) {
 				stopDeadline = time.Now().Add(p.cfg.ShutdownTimeout)
 				return nil
 			}
@@ -65,6 +70,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 		first = false
 		deadline, lost := p.serve(ctx, c)
+		lastUp = time.Now()
 		if lost == nil {
 			stopDeadline = deadline
 			return nil
@@ -93,7 +99,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			streak = false
 		}
 		p.log.Warn("connection lost", "err", lost)
-		if !p.sleep(ctx, bo.next()) {
+		if !p.sleep(ctx, bo.next(time.Since(lastUp))) {
 			stopDeadline = time.Now().Add(p.cfg.ShutdownTimeout)
 			return nil
 		}

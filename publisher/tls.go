@@ -39,10 +39,13 @@ type tlsFiles struct {
 	leaf  *x509.Certificate
 }
 
-// loadTLSFiles reads and checks the three files. Errors name the field and
-// the file; they never quote the key (its parse errors are replaced by a
-// fixed message rather than passed through).
-func loadTLSFiles(caFile, certFile, keyFile string) (*tlsFiles, error) {
+// loadTLSFiles reads and checks the three files. With noClient (a broker
+// that takes a user name and password instead of a client certificate)
+// cert_file and key_file may both be empty: then the TLS connection has
+// no client certificate. Errors name the field and the file; they never
+// quote the key (its parse errors are replaced by a fixed message rather
+// than passed through).
+func loadTLSFiles(caFile, certFile, keyFile string, noClient bool) (*tlsFiles, error) {
 	var errs []error
 	f := &tlsFiles{}
 	if caFile == "" {
@@ -51,6 +54,12 @@ func loadTLSFiles(caFile, certFile, keyFile string) (*tlsFiles, error) {
 		errs = append(errs, fmt.Errorf("ca_file: %w", err))
 	} else {
 		f.roots = roots
+	}
+	if noClient && certFile == "" && keyFile == "" {
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		return f, nil
 	}
 	var chain [][]byte
 	if certFile == "" {
@@ -84,12 +93,14 @@ func loadTLSFiles(caFile, certFile, keyFile string) (*tlsFiles, error) {
 // config is the client side of mutual TLS to host.
 func (f *tlsFiles) config(host string, alpn bool) *tls.Config {
 	c := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		RootCAs:      f.roots,
-		Certificates: []tls.Certificate{f.cert},
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    f.roots,
 		// Set explicitly so SNI goes out even when the dial address is
 		// rewritten (AWS IoT on 443 routes by SNI).
 		ServerName: host,
+	}
+	if f.leaf != nil {
+		c.Certificates = []tls.Certificate{f.cert}
 	}
 	if alpn {
 		c.NextProtos = []string{alpnAWS}

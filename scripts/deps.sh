@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh: the system packages the tests need, from Debian's archive:
 # mosquitto (a real broker for the publisher, shadow and smoke tests),
+# rabbitmq-server (its MQTT plugin and erlang-base's epmd) and nats-server
+# (MQTT with JetStream) for the publisher's tests against other brokers,
 # qemu-user-static (the GOARCH=arm tests and smoke), shellcheck (the
 # install and maintainer scripts), systemd (systemd-analyze, sysusers) and
 # dpkg (dpkg-deb, dpkg --root for the package test). Installs what is
@@ -11,6 +13,9 @@ set -euo pipefail
 need=(
 	"mosquitto mosquitto"
 	"mosquitto_sub mosquitto-clients"
+	"rabbitmq-server rabbitmq-server"
+	"epmd erlang-base"
+	"nats-server nats-server"
 	"qemu-arm-static qemu-user-static"
 	"shellcheck shellcheck"
 	"systemd-analyze systemd"
@@ -41,6 +46,7 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The mosquitto package starts a broker on 1883; tests start their own
-# on free ports and leave a system one alone.
+# The mosquitto, rabbitmq-server and nats-server packages may start system
+# brokers (1883, 5672 with epmd on 4369, 4222); tests start their own on
+# free ports, with their own epmd and node name, and leave those alone.
 echo "deps: installed ${missing[*]}"

@@ -276,6 +276,7 @@ var ruleFiles = map[string]string{
 	"status-rule.json":         "kitd_status_to_shadow",
 	"moisture-alert-rule.json": "kitd_moisture_alert",
 	"alert-sns-rule.json":      "kitd_alert_to_sns",
+	"storage-rule.json":        "kitd_store_readings",
 }
 
 // A rule whose action fails (throttled, role missing a grant) says so

@@ -1,6 +1,7 @@
 // Package shadow keeps the AWS IoT device shadow in step with the agent:
 // it reports the agent's state (connected, agent, sensors, buffer, the
-// firing alerts, the applied remote configuration and errors), applies desired settings
+// firing alerts, the applied remote configuration, mqtt.batch.max_delay
+// from the config, and errors), applies desired settings
 // (sensors.<name>.interval, sensors.<name>.enabled, mqtt.batch.max_readings)
 // all or nothing, echoes them so the delta clears, and persists them so a
 // reboot while offline keeps the remote configuration.

@@ -184,6 +184,7 @@ func newKit(t *testing.T, dir string, mod func(*Config)) *kit {
 			CertExpires: time.Date(2027, 11, 21, 12, 0, 0, 0, time.UTC)},
 		Sensors: []Sensor{{Name: "a", Driver: "sim", OK: true}, {Name: "b", Driver: "bme280", OK: false, LastError: "read: timeout"}},
 		Buffer:  Buffer{Pending: 3, Bytes: 300, Dropped: 20, DroppedRanges: [][2]uint64{{5, 14}, {40, 49}}},
+		MQTT:    MQTT{BatchMaxDelay: time.Minute},
 	}}
 	logs := &testkit.LockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -98,6 +98,10 @@ func TestDesiredIntervalAppliedLive(t *testing.T) {
 		d := e.doc("")
 		return len(d.State.Delta) == 0 && at(d.State.Reported, "mqtt", "batch", "max_readings") == float64(50)
 	})
+	// mqtt.batch.max_delay rides beside it, from the config (not settable).
+	if got := at(e.doc("").State.Reported, "mqtt", "batch", "max_delay"); got != "1m0s" {
+		t.Errorf("reported mqtt.batch.max_delay %v, want 1m0s", got)
+	}
 }
 
 // Invalid values and unknown keys change nothing, not even the valid part

@@ -14,8 +14,18 @@ type State struct {
 	Agent   Agent
 	Sensors []Sensor
 	Buffer  Buffer
+	MQTT    MQTT
 	// Alerts are the firing edge alerts, reported under alerts by name.
 	Alerts []Alert
+}
+
+// MQTT is the delivery settings the shadow reports beside the applied
+// mqtt.batch.max_readings.
+type MQTT struct {
+	// BatchMaxDelay is mqtt.batch.max_delay, reported as a duration
+	// string at mqtt.batch.max_delay (always, "0s" included, so a reload
+	// that turns it off shows).
+	BatchMaxDelay time.Duration
 }
 
 // Alert is one firing alert.
@@ -169,7 +179,7 @@ func (s *Shadow) buildWith(st State, lastErrorMax int) map[string]any {
 			"dropped":        st.Buffer.Dropped,
 			"dropped_ranges": dr,
 		},
-		"mqtt": map[string]any{"batch": map[string]any{"max_readings": batch}},
+		"mqtt": map[string]any{"batch": map[string]any{"max_readings": batch, "max_delay": st.MQTT.BatchMaxDelay.String()}},
 	}
 	// Always present, so the last alert resolving sends null for it.
 	active := map[string]any{}

@@ -4,7 +4,6 @@
 package mosquittotest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kitd-dev/kitd/internal/pki"
+	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
 // Observer is the client name (certificate CN) allowed to read every
@@ -41,6 +41,10 @@ type Options struct {
 	Extra string
 	// Devices get client certificates (CN = device id).
 	Devices []string
+	// Passwords, when set, add a second TLS listener (PasswordURL) that
+	// takes user names and passwords instead of client certificates, with
+	// these users (hashed by mosquitto_passwd). The ACL applies to both.
+	Passwords map[string]string
 }
 
 // Broker is a running Mosquitto.
@@ -49,13 +53,16 @@ type Broker struct {
 	Dir  string
 	Port int
 	URL  string // tls://127.0.0.1:PORT
-	CA   *pki.CA
+	// PasswordURL is the user-and-password listener (Options.Passwords),
+	// "" without one.
+	PasswordURL string
+	CA          *pki.CA
 	// Certs holds a client pair per device, plus Observer.
 	Certs map[string]pki.Pair
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *testkit.LockedBuffer
 	conf string
 }
 
@@ -102,6 +109,10 @@ func Start(t testing.TB, opts Options) *Broker {
 	if os.Geteuid() == 0 {
 		user = "user root"
 	}
+	extra := opts.Extra
+	if opts.Passwords != nil {
+		extra = passwordListener(t, b, dir, srv, opts.Passwords) + extra
+	}
 	conf := fmt.Sprintf(`%s
 per_listener_settings false
 persistence false
@@ -119,13 +130,41 @@ require_certificate true
 use_identity_as_username true
 tls_version tlsv1.2
 %s
-`, user, aclFile, b.Port, ca.CAFile, srv.CertFile, srv.KeyFile, opts.Extra)
+`, user, aclFile, b.Port, ca.CAFile, srv.CertFile, srv.KeyFile, extra)
 	if err := os.WriteFile(b.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	b.Restart()
 	t.Cleanup(b.Stop)
 	return b
+}
+
+// passwordListener writes the password file and returns the lines of a
+// listener that takes it.
+func passwordListener(t testing.TB, b *Broker, dir string, srv pki.Pair, users map[string]string) string {
+	t.Helper()
+	pwFile := filepath.Join(dir, "passwd")
+	var lines []string
+	for u, pw := range users {
+		lines = append(lines, u+":"+pw)
+	}
+	if err := os.WriteFile(pwFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// -U hashes a file of user:password lines in place.
+	if out, err := exec.Command("mosquitto_passwd", "-U", pwFile).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_passwd (package mosquitto): %v: %s", err, out)
+	}
+	port := freePort(t)
+	b.PasswordURL = fmt.Sprintf("tls://127.0.0.1:%d", port)
+	return fmt.Sprintf(`password_file %s
+listener %d 127.0.0.1
+cafile %s
+certfile %s
+keyfile %s
+require_certificate false
+tls_version tlsv1.2
+`, pwFile, port, b.CA.CAFile, srv.CertFile, srv.KeyFile)
 }
 
 // Pid is the running broker's process id, 0 while it is stopped;
@@ -155,7 +194,7 @@ func (b *Broker) Restart() {
 	if _, err := exec.LookPath(bin); err != nil {
 		bin = "/usr/sbin/mosquitto"
 	}
-	b.log = &bytes.Buffer{}
+	b.log = &testkit.LockedBuffer{}
 	cmd := exec.Command(bin, "-c", b.conf)
 	cmd.Stdout = b.log
 	cmd.Stderr = b.log
@@ -165,11 +204,22 @@ func (b *Broker) Restart() {
 		b.t.Fatalf("start mosquitto: %v", err)
 	}
 	b.cmd = cmd
+	// Every listener, the password one too: Mosquitto opens them one
+	// after the other.
+	addrs := []string{b.Addr()}
+	if b.PasswordURL != "" {
+		addrs = append(addrs, strings.TrimPrefix(b.PasswordURL, "tls://"))
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
+		up := 0
+		for _, a := range addrs {
+			if c, err := net.DialTimeout("tcp", a, 200*time.Millisecond); err == nil {
+				c.Close()
+				up++
+			}
+		}
+		if up == len(addrs) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -206,7 +256,7 @@ func (b *Broker) Log() string {
 	if b.log == nil {
 		return ""
 	}
-	return strings.Clone(b.log.String())
+	return b.log.String()
 }
 
 func freePort(t testing.TB) int {

@@ -66,3 +66,38 @@ func TestBrokerMutualTLSAndACL(t *testing.T) {
 	}
 	kit.Disconnect(0)
 }
+
+// The password listener takes a user's password and refuses a wrong one,
+// while certificate logins go on working beside it.
+func TestPasswordListener(t *testing.T) {
+	b := Start(t, Options{Devices: []string{"kit-001"}, Passwords: map[string]string{"kit-001": "pw-001"}})
+	login := func(pw string) error {
+		cfg, err := b.CA.ClientTLS(b.Certs[Observer])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = nil
+		o := mqtt.NewClientOptions().AddBroker(b.PasswordURL).SetClientID("kit-001").SetTLSConfig(cfg).
+			SetUsername("kit-001").SetPassword(pw).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second)
+		c := mqtt.NewClient(o)
+		tok := c.Connect()
+		if !tok.WaitTimeout(10 * time.Second) {
+			t.Fatal("connect timed out")
+		}
+		if tok.Error() == nil {
+			c.Disconnect(0)
+		}
+		return tok.Error()
+	}
+	if err := login("pw-001"); err != nil {
+		t.Fatalf("password login: %v\n%s", err, b.Log())
+	}
+	if err := login("wrong"); err == nil {
+		t.Fatal("a wrong password was accepted")
+	}
+	c, err := connect(t, b, "kit-001")
+	if err != nil {
+		t.Fatalf("certificate login beside the password listener: %v\n%s", err, b.Log())
+	}
+	c.Disconnect(0)
+}
