@@ -12,27 +12,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startupSettle is how long after start `kitd run` hands its binary's pages
-// back a second time: by then it has connected, synced the shadow or
-// given up for now, and delivered readings, so what it maps again from
-// then on is what it keeps using.
-const startupSettle = 10 * time.Second
+// startupReleases are the times after start at which `kitd run` hands
+// its binary's pages back again (it does once before the agent runs): the
+// agent connects, syncs the shadow and delivers its first readings in the
+// first seconds, mapping more of the binary, while its heap grows to its
+// working size; releasing early keeps the two from adding up to the
+// process's peak. After the last, what is mapped again is what it keeps
+// using. With a shadow service that never answers, the first sync gives
+// up after 10 s: the last release is after that.
+var startupReleases = []time.Duration{time.Second, 4 * time.Second, 15 * time.Second}
 
 // releaseStartupPagesNowAndLater releases the start-up pages (see
-// releaseStartupPages) now and once more after startupSettle; the
-// returned func cancels the second release.
+// releaseStartupPages) now and at startupReleases; the returned func
+// cancels the releases still to come.
 func releaseStartupPagesNowAndLater(log *slog.Logger) (stop func()) {
-	release := func(when string) {
+	release := func(after time.Duration) {
 		n, err := releaseStartupPages()
 		if err != nil {
-			log.Debug("could not release start-up pages", "when", when, "error", err)
+			log.Debug("could not release start-up pages", "after", after, "error", err)
 			return
 		}
-		log.Debug("released start-up pages", "when", when, "bytes", n)
+		log.Debug("released start-up pages", "after", after, "bytes", n)
 	}
-	release("start")
-	t := time.AfterFunc(startupSettle, func() { release("settled") })
-	return func() { t.Stop() }
+	release(0)
+	timers := make([]*time.Timer, 0, len(startupReleases))
+	for _, d := range startupReleases {
+		timers = append(timers, time.AfterFunc(d, func() { release(d) }))
+	}
+	return func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+	}
 }
 
 // releaseStartupPages unmaps kitd's own binary (code and read-only data)
