@@ -23,6 +23,11 @@ TAG     := $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null | s
 VERSION ?= $(or $(TAG),0.0.0-dev+$(COMMIT))
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+# The binaries kits run (make cross, make package) leave out `kitd demo`'s
+# embedded broker (demo/broker_none.go): a linked package's start-up and
+# pages are paid by every `kitd run` (README, Measurements). `make build`
+# and `go run ./cmd/kitd` keep it, for the demo.
+RELEASE_TAGS := kitd_nodemo
 
 # make cross: name  GOARCH  GOARM
 CROSS := linux-armv6:arm:6 linux-armv7:arm:7 linux-arm64:arm64: linux-amd64:amd64:
@@ -61,7 +66,7 @@ help:
 	@echo "test-package  build the amd64 .deb and check it"
 	@echo "bench         benchmarks"
 	@echo "lint          go vet, gofmt, staticcheck, shellcheck"
-	@echo "cross         static binaries for arm v6/v7, arm64, amd64 into $(DIST)/"
+	@echo "cross         static release binaries (no demo broker) for arm v6/v7, arm64, amd64 into $(DIST)/"
 	@echo "package       .deb for armhf, arm64, amd64 into $(DIST)/"
 
 build:
@@ -72,7 +77,7 @@ cross:
 	@for t in $(CROSS); do \
 		IFS=: read -r name arch arm <<<"$$t"; \
 		echo "build $(DIST)/kitd-$$name"; \
-		GOOS=linux GOARCH=$$arch GOARM=$$arm $(BUILD) -o $(DIST)/kitd-$$name ./cmd/kitd; \
+		GOOS=linux GOARCH=$$arch GOARM=$$arm $(BUILD) -tags '$(RELEASE_TAGS)' -o $(DIST)/kitd-$$name ./cmd/kitd; \
 	done
 	@ls -l $(DIST)/kitd-linux-* | awk '{ printf "%-28s %6.2f MiB\n", $$NF, $$5 / 1048576 }'
 
@@ -147,6 +152,7 @@ lint: $(TOOLS)/staticcheck
 	$(GO) vet ./...
 	$(GO) vet -tags '$(TEST_TAGS)' ./...
 	$(GO) vet -tags armsmoke ./test/arm/
+	$(GO) vet -tags '$(RELEASE_TAGS)' ./cmd/kitd/ ./demo/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
 	$(TOOLS)/staticcheck -tags '$(TEST_TAGS)' ./...
 	shellcheck systemd/install.sh packaging/scripts/* scripts/*.sh .ci/run

@@ -2,7 +2,9 @@
 // An in-process MQTT broker with a throwaway PKI stands in for AWS IoT, a
 // shadow emulator for the shadow service, simulated sensors for hardware;
 // the agent itself is the real one, connecting over mutual TLS. Nothing
-// here is linked into the path `kitd run` takes: it costs nothing there.
+// here runs unless `kitd demo` does; the broker, the one heavy part, is
+// left out of the release binaries altogether (broker.go, -tags
+// kitd_nodemo), so `kitd run` carries neither its code nor its start-up.
 package demo
 
 import (
@@ -19,11 +21,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/kitd-dev/kitd/agent"
 	"github.com/kitd-dev/kitd/config"
@@ -75,6 +72,9 @@ func ParseSet(s string) (map[string]any, error) {
 
 // Run runs the demo until ctx is done or opts.For has passed.
 func Run(ctx context.Context, opts Options) error {
+	if !haveBroker {
+		return ErrNotBuilt
+	}
 	if opts.For > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.For)
@@ -119,13 +119,14 @@ func Run(ctx context.Context, opts Options) error {
 	// The embedded broker's and the emulator's warnings at shutdown (the
 	// kit going away) are noise in a demo; their errors still show.
 	quiet := slog.New(levelFloor{opts.Log.Handler(), slog.LevelError})
-	broker, addr, err := startBroker(ca, srvPair, quiet)
+	broker, err := startBroker(ca, srvPair, quiet)
 	if err != nil {
 		return err
 	}
 	defer broker.Close()
-	if err := broker.Subscribe("kits/#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		printMessage(out, pk.TopicName, pk.Payload)
+	addr := broker.Addr()
+	if err := broker.Watch("kits/#", func(topic string, payload []byte) {
+		printMessage(out, topic, payload)
 	}); err != nil {
 		return err
 	}
@@ -236,32 +237,13 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Wait()
 	// A Will or a late retained message after the agent stopped would
 	// print after the summary.
-	_ = broker.Unsubscribe("kits/#", 1)
+	_ = broker.Unwatch("kits/#")
 	if err2 != nil {
 		return err2
 	}
 	s := cur.Load().Stats()
 	fmt.Fprintf(out, "kitd demo: done: %d readings delivered, %d pending, %d dropped\n", s.Delivered, s.Pending, s.Dropped)
 	return nil
-}
-
-func startBroker(ca *pki.CA, srv pki.Pair, log *slog.Logger) (*mqtt.Server, string, error) {
-	tlsCfg, err := ca.ServerTLS(srv)
-	if err != nil {
-		return nil, "", err
-	}
-	b := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log.With("component", "demo-broker")})
-	if err := b.AddHook(new(auth.AllowHook), nil); err != nil {
-		return nil, "", err
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "tls", Address: "127.0.0.1:0", TLSConfig: tlsCfg})
-	if err := b.AddListener(l); err != nil {
-		return nil, "", fmt.Errorf("demo broker: %w", err)
-	}
-	if err := b.Serve(); err != nil {
-		return nil, "", fmt.Errorf("demo broker: %w", err)
-	}
-	return b, l.Address(), nil
 }
 
 // printMessage shows one telemetry or status message as the broker got it.

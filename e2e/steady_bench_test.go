@@ -190,12 +190,13 @@ sensors:
 	}
 }
 
-// buildRelease builds kitd as `make build` does (static, stripped), never
-// with -race: the race detector's shadow memory would be most of the RSS.
+// buildRelease builds kitd as `make cross` builds the binaries kits run
+// (static, stripped, without the demo's broker: RELEASE_TAGS), never with
+// -race: the race detector's shadow memory would be most of the RSS.
 func buildRelease(b *testing.B) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "kitd")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../cmd/kitd")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "kitd_nodemo", "-ldflags", "-s -w", "-o", bin, "../cmd/kitd")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("building kitd: %v\n%s", err, out)

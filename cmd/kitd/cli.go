@@ -294,6 +294,8 @@ func (e *env) runCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			// Start-up's share of the binary's pages (pages.go).
+			defer releaseStartupPagesNowAndLater(log)()
 			return a.Run(ctx)
 		},
 	}

@@ -1,3 +1,9 @@
+//go:build !kitd_nodemo
+
+// The hook is the only part of provemu that imports the broker library:
+// release builds (-tags kitd_nodemo) link provemu through the demo and
+// must carry none of mochi (cmd/kitd TestReleaseBuildLinksNoDemoBroker).
+
 package provemu
 
 import (
