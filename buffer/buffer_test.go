@@ -663,6 +663,36 @@ func TestENOSPCNothingToDrop(t *testing.T) {
 	}
 }
 
+// TestDroppedGapRecordIsWrittenAgain: a full disk drops the segment that
+// holds the gap record of an earlier drop (the disk stayed full). Its
+// explanation must not go with it: the next gap record covers both drops.
+// (Found by e2e's full-disk test once it filled the disk while the first
+// segment was still the one being written.)
+func TestDroppedGapRecordIsWrittenAgain(t *testing.T) {
+	fsys := newFaultFS()
+	fsys.freedByRemove = true // dropping a segment frees its blocks
+	cfg := testConfig(t.TempDir())
+	rec := func(g Gap) []byte { return []byte(fmt.Sprintf("gap %d-%d %s", g.From, g.To, g.Reason)) }
+	b := mustOpen(t, cfg, WithFS(fsys), WithGapRecords(rec))
+	defer b.Close()
+	appendN(t, b, 10, 100) // 1-10
+	fsys.setENOSPC(true, false)
+	appendN(t, b, 5, 100) // drops 1-10: gap record 11, readings 12-16
+	fsys.setENOSPC(true, false)
+	appendN(t, b, 1, 100) // drops 11-16, the gap record with them: 17 explains, 18 reads
+	recs := readAll(t, b)
+	if len(recs) != 2 || string(recs[0].Data) != "gap 1-16 full" || recs[1].Seq != recs[0].Seq+1 {
+		var got []string
+		for _, r := range recs {
+			got = append(got, fmt.Sprintf("%d:%.20q", r.Seq, r.Data))
+		}
+		t.Fatalf("want one gap record for 1-16 and then the reading, got %v", got)
+	}
+	if st := b.Stats(); st.Lost["full"] != 16 {
+		t.Fatalf("lost %v, want 16 full", st.Lost)
+	}
+}
+
 // TestSeqNeverRepeats: across reopen, kill -9 (a copy of the directory while
 // open) and power loss (files rolled back to their last fsync).
 func TestSeqNeverRepeats(t *testing.T) {
