@@ -73,10 +73,11 @@ func TestFailingAndHangingSensorsDoNotSlowOthers(t *testing.T) {
 		t.Fatalf("hung sensor: opens=%d reads=%d while its first read hangs, want 1 1", o, r)
 	}
 	// The failing sensor backs off: its k-th attempt is planned after the
-	// first k-1 waits, each double the last.
-	most, planned := 1, time.Duration(0)
+	// first k-1 waits, each double the last (up to MaxBackoff).
+	most, planned, wait := 1, time.Duration(0), tick
 	for {
-		planned += retryDelay(tick, most)
+		planned += wait
+		wait = min(2*wait, max(MaxBackoff, tick))
 		if planned > elapsed {
 			break
 		}
