@@ -58,6 +58,22 @@ func listenNotify(t *testing.T) *notifySocket {
 	return s
 }
 
+// mark sends a datagram to the socket and waits until it was read: the
+// socket is read in order, so everything sent before is counted then.
+func (s *notifySocket) mark(t *testing.T) {
+	t.Helper()
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: s.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n := s.count("TEST_MARK=")
+	if _, err := c.Write([]byte(fmt.Sprintf("TEST_MARK=%d", n+1))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 10*time.Second, "the test's own datagram", func() bool { return s.count("TEST_MARK=") == n+1 })
+}
+
 func (s *notifySocket) count(prefix string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -156,7 +172,7 @@ func TestReadyOfflineAndWatchdogFollowsTheLoops(t *testing.T) {
 	path, cfg := offlineConfig(t, "200ms")
 	var wedged atomic.Bool
 	frozen := time.Now()
-	a, _, stop := start(t, path, cfg, Deps{
+	a, logs, stop := start(t, path, cfg, Deps{
 		Notifier:         systemd.NewNotifier(sock.path),
 		WatchdogInterval: 1 * time.Second,
 		StatusInterval:   200 * time.Millisecond,
@@ -178,10 +194,16 @@ func TestReadyOfflineAndWatchdogFollowsTheLoops(t *testing.T) {
 	testkit.WaitFor(t, 10*time.Second, "readings pending", func() bool { return a.Stats().Pending > 0 })
 
 	wedged.Store(true)
-	// The check allows maxAge (3 s here) without progress, then pings stop.
-	time.Sleep(4 * time.Second)
+	// The check allows maxAge (3 s here) without progress, then pings
+	// stop, and the watchdog says so.
+	testkit.WaitFor(t, 30*time.Second, "the watchdog to withhold pings", func() bool {
+		return strings.Contains(logs.String(), "withholding pings")
+	})
+	// Pings sent before that may still be on their way to the reader: a
+	// datagram of our own, once read, says every earlier one was.
+	sock.mark(t)
 	before := sock.count("WATCHDOG=1")
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // two intervals for a ping that must not come
 	if after := sock.count("WATCHDOG=1"); after != before {
 		t.Fatalf("%d pings while the scheduler was wedged", after-before)
 	}

@@ -99,6 +99,7 @@ type Buffer struct {
 	droppedRanges []seqRange
 	gaps          []Gap      // lost ranges not yet written as gap records
 	gapsTaken     int        // gaps[:gapsTaken] are being written: never merged into
+	written       []gapAt    // gap records written and not yet acked (this run)
 	failingSince  time.Time  // first of a run of failed commits (not for space); zero when fine
 	segs          []*segment // ascending, non-overlapping [first, last]
 	tailSeg       *segment

@@ -124,7 +124,11 @@
 //
 // Every loss is counted by Reason and, with Deps.GapRecord, written into the
 // log itself as a gap record ahead of the next append (at once when idle),
-// so a consumer can explain every missing seq from the stream alone.
+// so a consumer can explain every missing seq from the stream alone. A gap
+// record that is itself lost before delivery (its segment dropped while the
+// disk stays full) hands its gap on to the next one. Only gap records
+// written since Open are known: one left on disk by an earlier run and
+// dropped undelivered takes its explanation with it.
 //
 // The directory is checked on the same cadence as the free space: deleted or
 // replaced, it is made again (mode 0750, lock, seq and cursor files) and the

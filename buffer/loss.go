@@ -1,6 +1,9 @@
 package buffer
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Reason says why seqs below the next seq will never be delivered. Every
 // such seq is counted under one reason and, when the buffer writes gap
@@ -78,6 +81,25 @@ func (b *Buffer) addGapLocked(g Gap) {
 	b.cursorDirty = true
 }
 
+// gapAt is a gap record written at seq.
+type gapAt struct {
+	seq uint64
+	gap Gap
+}
+
+// noteWrittenLocked remembers the gap records just written from seq first
+// on, and forgets those acked since: a gap record that is itself lost
+// before delivery (its segment dropped for space while the disk stays
+// full, or discarded) must hand its gap on to the next one, or the seqs it
+// explained would go missing without a word. Only records written by this
+// run are known; they are few (gaps merge), and acked ones go here.
+func (b *Buffer) noteWrittenLocked(first uint64, gaps []Gap) {
+	b.written = slices.DeleteFunc(b.written, func(w gapAt) bool { return b.acked.containsRange(w.seq, w.seq) })
+	for i, g := range gaps {
+		b.written = append(b.written, gapAt{first + uint64(i), g})
+	}
+}
+
 // addDroppedRangeLocked records a dropped range for Stats.DroppedRanges,
 // merged with the latest one when adjacent or overlapping, so the bounded
 // list keeps covering a long outage instead of its last ten segments.
@@ -115,6 +137,7 @@ func (b *Buffer) markLostLocked(lo, hi uint64, reason Reason) int64 {
 			b.addDroppedRangeLocked(seqRange{x, end})
 		}
 		b.addGapLocked(Gap{x, end, reason})
+		b.requeueWrittenLocked(x, end)
 		if end == hi {
 			break
 		}
@@ -124,4 +147,20 @@ func (b *Buffer) markLostLocked(lo, hi uint64, reason Reason) int64 {
 	b.acked.add(lo, hi)
 	b.cursorDirty = true
 	return n
+}
+
+// requeueWrittenLocked queues again the gaps of the written gap records in
+// [lo, hi], which are being lost undelivered. Queued after the loss that
+// takes them, a gap of the same reason next to it merges into one record.
+func (b *Buffer) requeueWrittenLocked(lo, hi uint64) {
+	kept := b.written[:0]
+	for _, w := range b.written {
+		if w.seq >= lo && w.seq <= hi {
+			b.addGapLocked(w.gap)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(b.written[len(kept):])
+	b.written = kept
 }

@@ -169,7 +169,7 @@ func (b *Buffer) commit(batch []*appendReq, size int) error {
 	if err := b.makeRoom(int64(size+gapBytes) + segHeaderSize); err != nil {
 		return err
 	}
-	gapPay := b.takeGaps()
+	gapsTaken, gapPay := b.takeGaps()
 	defer b.untakeGaps()
 	n := len(gapPay)
 	for _, p := range gapPay {
@@ -243,6 +243,7 @@ func (b *Buffer) commit(batch []*appendReq, size int) error {
 	b.gaps = b.gaps[len(gapPay):]
 	if len(gapPay) > 0 {
 		b.cursorDirty = true
+		b.noteWrittenLocked(first, gapsTaken)
 	}
 	b.gapsTaken = 0
 	b.mu.Unlock()
@@ -264,9 +265,9 @@ func (b *Buffer) commit(batch []*appendReq, size int) error {
 // takeGaps encodes the pending gaps for a commit. Until the commit ends
 // (untakeGaps), they are not merged with new ones, so what is written is
 // exactly what is then removed from the list.
-func (b *Buffer) takeGaps() [][]byte {
+func (b *Buffer) takeGaps() ([]Gap, [][]byte) {
 	if b.gapRec == nil {
-		return nil
+		return nil, nil
 	}
 	b.mu.Lock()
 	gaps := append([]Gap(nil), b.gaps...)
@@ -276,7 +277,7 @@ func (b *Buffer) takeGaps() [][]byte {
 	for i, g := range gaps {
 		pay[i] = b.gapRec(g)
 	}
-	return pay
+	return gaps, pay
 }
 
 func (b *Buffer) untakeGaps() {

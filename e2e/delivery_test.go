@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,22 +83,32 @@ func TestNormalDelivery(t *testing.T) {
 func TestBrokerOutage(t *testing.T) {
 	b := mosquittotest.Start(t, mosquittotest.Options{Devices: []string{"kit-001"}})
 	o := newObserver(t, b)
-	k := newKit(t, b, "kit-001", kitOptions{})
+	// The broker goes away for the kit only, through a proxy that cuts its
+	// connection and refuses new ones: the observer stays subscribed and
+	// misses nothing. (Stopping the broker itself lost, to the observer's
+	// clean session, what the broker had not yet passed on, and whatever
+	// the kit delivered before the observer was back.)
+	px := newFlapProxy(t, b.Addr())
+	k := newKit(t, b, "kit-001", kitOptions{brokerURL: "tls://" + px.addr()})
 	end := k.run()
 	testkit.WaitFor(t, 20*time.Second, "first readings", func() bool { return o.count() >= 10 })
 	outage := 30 * time.Second
 	if testing.Short() {
 		outage = 8 * time.Second
 	}
-	b.Stop()
+	px.cut(true)
 	time.Sleep(outage)
-	b.Restart()
-	before := o.count()
-	// Readings taken during the outage arrive after it, and fresh ones too.
-	// kitd's backoff ceiling doubles with every failed connect, up to 2
-	// min, and the wait is drawn below it: after a 30 s outage the next
-	// attempt may come more than a minute after the broker is back.
-	testkit.WaitFor(t, 150*time.Second, "the backlog", func() bool { return o.count() >= before+int(outage/time.Second)*20 })
+	// Readings were taken during the outage.
+	if st := k.bufferStats(); st.Pending == 0 {
+		t.Fatalf("nothing pending after a %v outage: %+v", outage, st)
+	}
+	taken := k.bufferStats().LastSeq
+	px.cut(false)
+	// They arrive after it. kitd's backoff ceiling doubles with every
+	// failed connect, up to 2 min, and the wait is drawn below it: after
+	// a 30 s outage the next attempt may come more than a minute after
+	// the broker is back.
+	testkit.WaitFor(t, 150*time.Second, "the backlog", func() bool { return o.has(taken) && len(o.missing(1, taken)) == 0 })
 	r := end(false)
 	assertDelivered(t, o, []lifetime{r})
 	t.Logf("delivered %d, duplicates %d", o.count(), o.duplicates())
@@ -115,8 +127,16 @@ func TestKillNineDuringDelivery(t *testing.T) {
 		killed := time.Now()
 		r := end(true)
 		runs = append(runs, r)
+		// When the buffer last saved its ack cursor before the kill: the
+		// readings acknowledged after that are the ones sent again.
+		fi, err := os.Stat(filepath.Join(k.bufferDir(), "cursor"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := fi.ModTime()
 		// Restart and let it resend; count what came twice because of
 		// this kill.
+		restarted := time.Now()
 		end = k.run()
 		testkit.WaitFor(t, 30*time.Second, "resend after kill", func() bool { return len(o.missing(r.first, r.last)) == 0 })
 		n = o.count()
@@ -124,13 +144,18 @@ func TestKillNineDuringDelivery(t *testing.T) {
 		runs = append(runs, end(false))
 		dups := o.duplicates() - dupsBefore
 		dupsBefore = o.duplicates()
-		// Bound: what was acknowledged in the last sync interval before
-		// the kill (the cursor is saved at most every interval), plus the
-		// in-flight window (10).
-		ackedLastInterval := o.receivedBetween(killed.Add(-1500*time.Millisecond), killed)
-		t.Logf("kill %d: %d duplicates (bound %d = %d acked in the last interval + 10 in flight)", i+1, dups, ackedLastInterval+10, ackedLastInterval)
-		if dups > ackedLastInterval+10 {
-			t.Errorf("kill %d: %d duplicates, more than the %d acked in the last sync interval plus the window", i+1, dups, ackedLastInterval)
+		// Bound: what reached the observer after the cursor was last
+		// saved (up to the restart: nothing is sent between), plus the
+		// in-flight window (10) for what was on its way when it was saved.
+		// Anchored on the save the buffer made, not on the clock around
+		// the kill: a loaded machine delays the save, the acks and the
+		// observer, never this bound. The cursor is saved at most every
+		// sync interval (1 s); how long before the kill is logged.
+		afterSave := o.receivedBetween(saved, restarted)
+		t.Logf("kill %d: %d duplicates (bound %d = %d received after the cursor save %v before the kill + 10 in flight)",
+			i+1, dups, afterSave+10, afterSave, killed.Sub(saved).Round(time.Millisecond))
+		if dups > afterSave+10 {
+			t.Errorf("kill %d: %d duplicates, more than the %d received after the last cursor save plus the window", i+1, dups, afterSave)
 		}
 	}
 	assertDelivered(t, o, runs)
@@ -146,14 +171,17 @@ func TestKillNineDuringDelivery(t *testing.T) {
 
 func TestStartWhileBrokerUnreachable(t *testing.T) {
 	b := mosquittotest.Start(t, mosquittotest.Options{Devices: []string{"kit-001"}})
-	b.Stop()
-	k := newKit(t, b, "kit-001", kitOptions{})
+	// Unreachable for the kit only: the observer is subscribed before the
+	// kit can deliver anything, so it misses nothing.
+	o := newObserver(t, b)
+	px := newFlapProxy(t, b.Addr())
+	px.cut(true)
+	k := newKit(t, b, "kit-001", kitOptions{brokerURL: "tls://" + px.addr()})
 	end := k.run()
 	// Collecting from the first second, offline.
 	testkit.WaitFor(t, 10*time.Second, "readings buffered offline", func() bool { return k.bufferStats().Pending >= 20 })
-	b.Restart()
-	o := newObserver(t, b)
-	testkit.WaitFor(t, 60*time.Second, "the offline readings", func() bool { return o.count() >= 20 && o.has(1) })
+	px.cut(false)
+	testkit.WaitFor(t, 150*time.Second, "the offline readings", func() bool { return o.count() >= 20 && o.has(1) })
 	r := end(false)
 	assertDelivered(t, o, []lifetime{r})
 }
@@ -170,16 +198,16 @@ func TestWrongClientCertificate(t *testing.T) {
 	}
 	k := newKit(t, b, "kit-001", kitOptions{certFile: bad.CertFile, keyFile: bad.KeyFile})
 	k.start()
-	time.Sleep(6 * time.Second)
+	// Waiting for the refusal, not for a fixed time: a loaded machine may
+	// take seconds to start kitd. The spacing of the attempts (backoff,
+	// not a tight loop) is the publisher's TestWrongClientCert, counted
+	// there at a proxy in front of the broker.
+	testkit.WaitFor(t, 60*time.Second, "the refusal in the log", func() bool { return strings.Contains(k.logText(), "connect failed") })
+	testkit.WaitFor(t, 60*time.Second, "readings kept", func() bool { return k.bufferStats().Pending > 0 })
 	k.stop()
 	log := k.logText()
 	if !strings.Contains(strings.ToLower(log), "certificate") {
 		t.Errorf("the log does not say the certificate was the problem:\n%s", log)
-	}
-	// Backoff from 1 s: at most a handful of attempts in 6 s, not a loop.
-	attempts := strings.Count(log, "connect failed")
-	if attempts == 0 || attempts > 5 {
-		t.Errorf("%d connection attempts in 6 s; want 1..5 (backoff, not a tight loop)", attempts)
 	}
 	if st := k.bufferStats(); st.Pending == 0 {
 		t.Error("readings were not kept while the broker refused the kit")

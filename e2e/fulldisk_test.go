@@ -41,7 +41,9 @@ func TestFullDiskWithFiller(t *testing.T) {
 	t.Cleanup(func() { _ = syscall.Unmount(k.bufferDir(), syscall.MNT_DETACH) })
 
 	end := k.run()
-	time.Sleep(2 * time.Second)
+	// kitd has its buffer open and is taking readings before the disk
+	// fills.
+	testkit.WaitFor(t, 30*time.Second, "readings before the filler", func() bool { return k.bufferStats().LastSeq >= 20 })
 	filler := filepath.Join(k.bufferDir(), "filler")
 	out, err := exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=64k").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "No space left") {

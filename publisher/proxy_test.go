@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kitd-dev/kitd/internal/mosquittotest"
 )
@@ -57,6 +58,11 @@ type proxy struct {
 	mu      sync.Mutex
 	conns   []net.Conn
 	blocked bool
+	// acceptedAt is when each connection was accepted, taken before the
+	// proxy forwards a byte of it: the kit's wait before its next attempt
+	// starts after that, so the gaps are lower bounds of its backoff
+	// however slow the machine is.
+	acceptedAt []time.Time
 }
 
 // newRawProxy forwards TCP to the broker.
@@ -156,6 +162,9 @@ func (p *proxy) serve(ln net.Listener) {
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
+		p.acceptedAt = append(p.acceptedAt, time.Now())
+		p.mu.Unlock()
 		n := p.accepts.Add(1)
 		go p.handle(c, n)
 	}
@@ -303,6 +312,13 @@ func publishTopic(pkt []byte) (string, uint16) {
 		id = binary.BigEndian.Uint16(pkt[i+2+n:])
 	}
 	return topic, id
+}
+
+// acceptTimes is when each connection so far was accepted, oldest first.
+func (p *proxy) acceptTimes() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.acceptedAt...)
 }
 
 func (p *proxy) String() string { return fmt.Sprintf("proxy %s → %s", p.addr(), p.target) }

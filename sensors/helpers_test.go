@@ -52,6 +52,7 @@ type probe struct {
 	misuse     []string
 	openErr    error
 	openHang   time.Duration               // sleep in Open, ignoring ctx
+	openHold   chan struct{}               // if set, Open waits until it is closed, ignoring ctx
 	readFn     func(n int) (Values, error) // n counts reads from 1
 	hang       func(n int) time.Duration   // sleep ignoring ctx
 	readStarts []time.Time
@@ -61,9 +62,12 @@ type probe struct {
 
 func (p *probe) Open(ctx context.Context) (Driver, error) {
 	p.mu.Lock()
-	hang := p.openHang
+	hang, hold := p.openHang, p.openHold
 	p.mu.Unlock()
 	time.Sleep(hang)
+	if hold != nil {
+		<-hold
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.openErr != nil {
@@ -264,4 +268,36 @@ func running(t *testing.T, s *Scheduler) (stop func() error) {
 	}
 	t.Cleanup(func() { stop() })
 	return stop
+}
+
+// heldReads makes reads hang until open is called (or the test ends):
+// a hang the test ends, where a fixed one could end before the test got
+// round to what it wanted to see during it.
+type heldReads struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func holdReads(t *testing.T) *heldReads {
+	h := &heldReads{ch: make(chan struct{})}
+	t.Cleanup(h.open)
+	return h
+}
+
+func (h *heldReads) open() { h.once.Do(func() { close(h.ch) }) }
+
+func (h *heldReads) read(int) (Values, error) {
+	<-h.ch
+	return Values{"temperature": 21.5}, nil
+}
+
+// waitFailures is for a probe read that must end only after the scheduler
+// abandoned it: it waits until failures() reaches n. A minute at most, so
+// a broken scheduler fails the test instead of hanging it (the read then
+// returns, and its value shows up where it must not).
+func waitFailures(failures func() int, n int) {
+	deadline := time.Now().Add(time.Minute)
+	for failures() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -13,11 +13,12 @@ import (
 )
 
 func TestReadOnce(t *testing.T) {
+	hung := holdReads(t)
 	probes := map[string]*probe{
 		"air":     {readFn: func(int) (Values, error) { return Values{"temperature": 20, "humidity": 40.2}, nil }},
 		"off":     {},
 		"unplug":  {openErr: errors.New("i2c: remote I/O error")},
-		"hung":    {hang: func(int) time.Duration { return 300 * time.Millisecond }},
+		"hung":    {readFn: hung.read}, // until the results are checked
 		"garbage": {readFn: func(int) (Values, error) { return Values{"pressure": math.NaN()}, nil }},
 		"typo":    {},
 	}
@@ -71,6 +72,10 @@ func TestReadOnce(t *testing.T) {
 		}
 	}
 	// The hung read's driver is closed once the read returns.
+	if _, c, _ := probes["hung"].counts(); c != 0 {
+		t.Fatal("hung sensor closed under its read")
+	}
+	hung.open()
 	testkit.WaitFor(t, 5*time.Second, "hung sensor closed later", func() bool {
 		_, c, _ := probes["hung"].counts()
 		return c == 1

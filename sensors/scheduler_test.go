@@ -48,27 +48,43 @@ func TestFailingAndHangingSensorsDoNotSlowOthers(t *testing.T) {
 		{Name: "failing"},
 		{Name: "good"},
 	}, rec, nil)
-	stop := running(t, s)
 	start := time.Now()
-	time.Sleep(1500 * time.Millisecond)
+	stop := running(t, s)
+	// The good sensor goes on reading while the hung one holds its device
+	// and the failing one fails: counted, not timed, so a loaded machine
+	// is slower but never wrong.
+	testkit.WaitFor(t, 60*time.Second, "the good sensor's readings beside a hung and a failing one", func() bool {
+		_, _, r := failing.counts()
+		return rec.countFor("good") >= 10 && r >= 3 && s.Health()[0].Failures >= 1
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
 
-	// The good sensor keeps its rate: one read per interval, give or take
-	// a loaded machine.
-	want := int(elapsed / tick)
-	if n := rec.countFor("good"); n < want*6/10 || n > want+2 {
-		t.Fatalf("good sensor: %d readings in %v, want about %d", n, elapsed, want)
+	// No attempt comes before its planned time, and plans start at Run:
+	// the counts are bounded by the time that passed, however long that
+	// was. The good sensor reads at most once per interval.
+	if n, most := rec.countFor("good"), int(elapsed/tick)+1; n > most {
+		t.Fatalf("good sensor: %d readings in %v, more than one per %v", n, elapsed, tick)
 	}
 	// The hung read still holds its device: never read again nor re-opened.
 	if o, _, r := hung.counts(); o != 1 || r != 1 {
 		t.Fatalf("hung sensor: opens=%d reads=%d while its first read hangs, want 1 1", o, r)
 	}
-	// The failing sensor backs off: far fewer attempts than ticks.
-	if _, _, r := failing.counts(); r < 2 || r > want/2 {
-		t.Fatalf("failing sensor: %d reads in %d ticks, want backed off", r, want)
+	// The failing sensor backs off: its k-th attempt is planned after the
+	// first k-1 waits, each double the last (up to MaxBackoff).
+	most, planned, wait := 1, time.Duration(0), tick
+	for {
+		planned += wait
+		wait = min(2*wait, max(MaxBackoff, tick))
+		if planned > elapsed {
+			break
+		}
+		most++
+	}
+	if _, _, r := failing.counts(); r > most {
+		t.Fatalf("failing sensor: %d reads in %v, want at most %d with the backoff", r, elapsed, most)
 	}
 	hs := s.Health()
 	if hs[0].Name != "hung" || hs[0].OK || !strings.Contains(hs[0].LastError, "timeout") {
@@ -86,12 +102,16 @@ func TestAbandonedReadHoldsDeviceAndIsDiscarded(t *testing.T) {
 	// Every read hangs well past its deadline and then returns a value
 	// that must never be seen. Three timeouts close the driver, so the
 	// close and the re-open have to queue behind abandoned reads.
-	p := &probe{
-		hang:   func(int) time.Duration { return 250 * time.Millisecond },
-		readFn: func(int) (Values, error) { return Values{"temperature": 999}, nil },
-	}
+	// Read n returns only once the scheduler has counted n failures, so
+	// always after its deadline was taken (a fixed hang could lose the race
+	// to a deadline that a loaded machine fires late).
+	var s *Scheduler
+	p := &probe{readFn: func(n int) (Values, error) {
+		waitFailures(func() int { return int(s.Health()[0].Failures) }, n)
+		return Values{"temperature": 999}, nil
+	}}
 	rec := &sinkRec{}
-	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 30 * time.Millisecond}}, rec, nil)
+	s = newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 30 * time.Millisecond}}, rec, nil)
 	stop := running(t, s)
 	testkit.WaitFor(t, 10*time.Second, "a re-open after three abandoned reads", func() bool {
 		o, c, _ := p.counts()
@@ -117,17 +137,17 @@ func TestAbandonedReadHoldsDeviceAndIsDiscarded(t *testing.T) {
 }
 
 func TestReadsResumeAfterAbandonedReadReturns(t *testing.T) {
-	p := &probe{
-		hang: func(n int) time.Duration {
-			if n == 1 {
-				return 300 * time.Millisecond
-			}
-			return 0
-		},
-		readFn: func(n int) (Values, error) { return Values{"temperature": float64(n)}, nil },
-	}
+	// The first read returns only once the scheduler has counted it as
+	// failed: after its deadline, however late that fires.
+	var s *Scheduler
+	p := &probe{readFn: func(n int) (Values, error) {
+		if n == 1 {
+			waitFailures(func() int { return int(s.Health()[0].Failures) }, 1)
+		}
+		return Values{"temperature": float64(n)}, nil
+	}}
 	rec := &sinkRec{}
-	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 50 * time.Millisecond}}, rec, nil)
+	s = newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 50 * time.Millisecond}}, rec, nil)
 	running(t, s)
 	testkit.WaitFor(t, 10*time.Second, "three readings after the hung one", func() bool { return len(rec.readings()) >= 3 })
 	for _, r := range rec.readings() {
@@ -155,13 +175,14 @@ func TestFirstReadsAreStaggered(t *testing.T) {
 	for i := range n {
 		name := fmt.Sprintf("s%d", i)
 		probes[name] = &probe{}
-		cfgs = append(cfgs, Config{Name: name, Interval: 10 * time.Second})
+		// An interval far past any wait: a first read that waited for it
+		// instead of its offset never comes.
+		cfgs = append(cfgs, Config{Name: name, Interval: time.Hour})
 	}
 	s := newTestScheduler(t, probes, cfgs, &sinkRec{}, nil)
 	start := time.Now()
 	running(t, s)
-	var first, last time.Time
-	testkit.WaitFor(t, 10*time.Second, "every sensor read once", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "every sensor read once", func() bool {
 		for _, p := range probes {
 			if _, _, r := p.counts(); r == 0 {
 				return false
@@ -169,30 +190,30 @@ func TestFirstReadsAreStaggered(t *testing.T) {
 		}
 		return true
 	})
-	for _, p := range probes {
+	// Each first read waited for its sensor's offset (a read never comes
+	// before its planned time, so this holds however slow the machine),
+	// and the offsets are i/n of a second.
+	for i := range n {
+		name := fmt.Sprintf("s%d", i)
+		off := s.byName[name].stagger
+		if want := time.Second * time.Duration(i) / time.Duration(n); off != want {
+			t.Fatalf("%s: offset %v, want %v", name, off, want)
+		}
+		p := probes[name]
 		p.mu.Lock()
 		at := p.readStarts[0]
 		p.mu.Unlock()
-		if first.IsZero() || at.Before(first) {
-			first = at
+		if d := at.Sub(start); d < off {
+			t.Fatalf("%s: first read %v after start, before its offset %v", name, d, off)
 		}
-		if at.After(last) {
-			last = at
-		}
-	}
-	// Offsets are i/n of a second: the spread is (n-1)/n s, minus noise.
-	if spread := last.Sub(first); spread < time.Second*time.Duration(n-1)/time.Duration(n)/2 {
-		t.Fatalf("first reads spread over %v only", spread)
-	}
-	if d := last.Sub(start); d > 5*time.Second {
-		t.Fatalf("last first read %v after start", d)
 	}
 }
 
 func TestSetIntervalShorterTakesEffectAtOnce(t *testing.T) {
 	p := &probe{}
 	rec := &sinkRec{}
-	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Interval: time.Hour}}, rec, nil)
+	log := &logBuf{}
+	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Interval: time.Hour}}, rec, log)
 	running(t, s)
 	testkit.WaitFor(t, 5*time.Second, "first read", func() bool { return len(rec.readings()) == 1 })
 	if err := s.SetInterval("a", tick); err != nil {
@@ -204,14 +225,15 @@ func TestSetIntervalShorterTakesEffectAtOnce(t *testing.T) {
 	if h := s.Health()[0]; h.Interval != tick {
 		t.Fatalf("health interval %v", h.Interval)
 	}
-	// And longer: reads stop, bar one already planned.
+	// And longer: once the loop has taken the change (it logs it), reads
+	// stop.
 	if err := s.SetInterval("a", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	testkit.WaitFor(t, 10*time.Second, "the loop to take the hour", func() bool { return len(log.lines("sensor interval changed")) == 2 })
 	n := len(rec.readings())
-	time.Sleep(5 * tick)
-	if m := len(rec.readings()); m > n+1 {
+	time.Sleep(5 * tick) // five of the old intervals, for a read that should not come
+	if m := len(rec.readings()); m != n {
 		t.Fatalf("%d reads after the interval became an hour", m-n)
 	}
 }
@@ -255,14 +277,23 @@ func TestSetEnabledClosesAndOpens(t *testing.T) {
 }
 
 func TestDisableWhileReadHungClosesAfterItReturns(t *testing.T) {
-	p := &probe{hang: func(int) time.Duration { return 300 * time.Millisecond }, started: make(chan int, 1)}
-	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 30 * time.Millisecond}}, &sinkRec{}, nil)
+	// The read hangs until the sensor is disabled: a hang of fixed length
+	// could end first on a slow machine, and the next read would follow.
+	release := holdReads(t)
+	p := &probe{readFn: release.read, started: make(chan int, 1)}
+	log := &logBuf{}
+	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 30 * time.Millisecond}}, &sinkRec{}, log)
 	running(t, s)
 	<-p.started
 	testkit.WaitFor(t, 5*time.Second, "the read abandoned", func() bool { return s.Health()[0].Failures == 1 })
 	if err := s.SetEnabled("a", false); err != nil {
 		t.Fatal(err)
 	}
+	testkit.WaitFor(t, 5*time.Second, "the loop to take the disable", func() bool { return len(log.lines("sensor disabled")) == 1 })
+	if _, c, _ := p.counts(); c != 0 {
+		t.Fatal("driver closed under the hung read")
+	}
+	release.open()
 	testkit.WaitFor(t, 5*time.Second, "driver closed once the hung read returned", func() bool {
 		_, c, _ := p.counts()
 		return c == 1
@@ -295,7 +326,11 @@ func TestShutdownWaitsForReadInProgress(t *testing.T) {
 }
 
 func TestShutdownAbandonsHungRead(t *testing.T) {
-	p := &probe{hang: func(int) time.Duration { return 500 * time.Millisecond }, started: make(chan int, 1)}
+	// The read hangs until the test lets it go, after Run returned: with
+	// a hang of fixed length, a slow machine could reach the stop only
+	// after the read ended on its own.
+	release := holdReads(t)
+	p := &probe{readFn: release.read, started: make(chan int, 1)}
 	s := newTestScheduler(t, map[string]*probe{"a": p}, []Config{{Name: "a", Timeout: 50 * time.Millisecond}}, &sinkRec{}, nil)
 	stop := running(t, s)
 	<-p.started
@@ -303,11 +338,12 @@ func TestShutdownAbandonsHungRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !p.isReading() {
-		t.Fatal("Run waited for a read past its deadline")
+		t.Fatal("the held read ended before it was let go")
 	}
 	if _, c, _ := p.counts(); c != 0 {
 		t.Fatal("driver closed under a read in progress")
 	}
+	release.open()
 	testkit.WaitFor(t, 5*time.Second, "driver closed after the hung read returned", func() bool {
 		_, c, _ := p.counts()
 		return c == 1
@@ -358,7 +394,8 @@ func TestProgressStopsWhenSensorLoopWedges(t *testing.T) {
 		}
 		return nil
 	}}
-	s := newTestScheduler(t, map[string]*probe{"a": {}}, []Config{{Name: "a", Timeout: 20 * time.Millisecond}}, rec, nil)
+	log := &logBuf{}
+	s := newTestScheduler(t, map[string]*probe{"a": {}}, []Config{{Name: "a", Timeout: 20 * time.Millisecond}}, rec, log)
 	s.beatEvery = 20 * time.Millisecond
 	s.stallGrace = 50 * time.Millisecond
 	if !s.Progress().IsZero() {
@@ -368,10 +405,13 @@ func TestProgressStopsWhenSensorLoopWedges(t *testing.T) {
 	p0 := time.Now()
 	testkit.WaitFor(t, 5*time.Second, "progress advancing", func() bool { return s.Progress().After(p0) })
 	<-wedge
-	// 3×20ms deadlines + 50ms grace, then the loop stops feeding progress.
-	time.Sleep(300 * time.Millisecond)
+	// After 3×20ms deadlines + 50ms grace the loop says it withholds
+	// progress; from then on progress stands still.
+	testkit.WaitFor(t, 10*time.Second, "the stuck loop noticed", func() bool {
+		return len(log.lines("withholding scheduler progress")) == 1
+	})
 	wedged := s.Progress()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // ten beats that must not feed progress
 	if !s.Progress().Equal(wedged) {
 		t.Fatal("progress advanced while a sensor loop was wedged in its sink")
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,11 +86,17 @@ func TestMuxAbsent(t *testing.T) {
 type stuckBus struct {
 	*i2ctest.Playback
 	b byte
+	// polling, if set, is closed at the first read past the playback.
+	polling chan struct{}
+	once    sync.Once
 }
 
 func (s *stuckBus) Tx(addr uint16, w, r []byte) error {
 	if s.Playback.Count < len(s.Playback.Ops) {
 		return s.Playback.Tx(addr, w, r)
+	}
+	if s.polling != nil {
+		s.once.Do(func() { close(s.polling) })
 	}
 	for i := range r {
 		r[i] = s.b
@@ -106,15 +113,30 @@ func TestGateStopsPeriphAtDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// The read's context ends once periph is in its endless poll; then
+	// the read must return, with the context's error. (Waiting on a
+	// clock would race the poll's start on a slow machine.)
+	bus.polling = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := time.Now()
-	_, err = d.Read(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "abandoned") {
-		t.Fatalf("err = %v", err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Read(ctx)
+		done <- err
+	}()
+	select {
+	case <-bus.polling:
+	case err := <-done:
+		t.Fatalf("read ended before the chip was polled: %v", err)
 	}
-	if el := time.Since(start); el > time.Second {
-		t.Fatalf("read took %v after a 50ms deadline", el)
+	cancel()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the read did not return after its context ended: periph still polling")
+	}
+	if !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "abandoned") {
+		t.Fatalf("err = %v", err)
 	}
 	d.Close()
 	h.Close()
