@@ -122,7 +122,10 @@ test:
 
 # CI runs as root with scripts/deps.sh's tools: every tag is set.
 test-unit:
-	$(GO) test -race -count=1 -tags '$(TEST_TAGS)' ./...
+	# -timeout: the publisher's real-broker tests (RabbitMQ boots in 20-55 s)
+	# take over 3 minutes alone; go test's default of 10 is too close on a
+	# loaded 2-core machine.
+	$(GO) test -race -count=1 -timeout 30m -tags '$(TEST_TAGS)' ./...
 
 # The broker-flap soak for as long as KITD_SOAK says (CI runs it for 20s
 # inside test-unit).
