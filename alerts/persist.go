@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/kitd-dev/kitd/internal/safefile"
 )
@@ -65,43 +63,8 @@ func (e *Evaluator) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(e.path, b)
-}
-
-// writeAtomic replaces path with data so that a crash at any point leaves
-// either the old file or the new one: temporary file, fsync, rename,
-// fsync of the directory (as shadow's state file is written).
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("alerts: %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("alerts: %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("alerts: %s: fsync: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("alerts: %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
-		return fmt.Errorf("alerts: %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("alerts: %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("alerts: %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("alerts: %s: fsync directory: %w", dir, err)
+	if err := safefile.WriteAtomic(e.path, b, 0o640); err != nil {
+		return fmt.Errorf("alerts: %w", err)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/kitd-dev/kitd/internal/safefile"
@@ -139,46 +138,8 @@ func (s *Shadow) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("shadow: %s: %w", s.cfg.StateFile, err)
 	}
-	return writeAtomic(s.cfg.StateFile, append(b, '\n'))
-}
-
-// writeAtomic replaces path so that after a power loss it holds either the
-// old content or the new, never a mix: temp file, fsync, rename, fsync the
-// directory (without which the rename itself may be lost).
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("shadow: %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("shadow: %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("shadow: %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("shadow: %s: fsync: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("shadow: %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
-		return fmt.Errorf("shadow: %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("shadow: %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("shadow: %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("shadow: %s: fsync directory: %w", dir, err)
+	if err := safefile.WriteAtomic(s.cfg.StateFile, append(b, '\n'), 0o640); err != nil {
+		return fmt.Errorf("shadow: %w", err)
 	}
 	return nil
 }

@@ -145,37 +145,7 @@ func saveState(dir string, s State) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(dir, stateName, append(b, '\n'), 0o640)
-}
-
-func writeAtomic(dir, name string, b []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename: ENOENT, ignored
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return safefile.WriteAtomic(filepath.Join(dir, stateName), append(b, '\n'), 0o640)
 }
 
 func syncDir(dir string) error {
