@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/kitd-dev/kitd/internal/emuconn"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -125,52 +125,13 @@ func Start(ctx context.Context, broker string, tlsCfg *tls.Config, clientID stri
 		done:   make(chan struct{}),
 		things: map[string]*thing{},
 	}
-	subscribed := make(chan error, 1)
-	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).
-		SetCleanSession(true).SetConnectRetry(false).
-		SetAutoReconnect(true).SetMaxReconnectInterval(time.Second).
-		SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			// Subscribing inside OnConnect deadlocks paho (#208).
-			go func() {
-				tok := c.SubscribeMultiple(requestFilters, e.receive)
-				var err error
-				switch {
-				case !tok.WaitTimeout(publishTimeout):
-					err = errors.New("jobsemu: subscribe timed out")
-				case tok.Error() != nil:
-					err = fmt.Errorf("jobsemu: subscribe: %w", tok.Error())
-				}
-				select {
-				case subscribed <- err:
-				default:
-				}
-			}()
-		})
-	if tlsCfg != nil {
-		opts.SetTLSConfig(tlsCfg)
+	c, err := emuconn.Connect(ctx, broker, clientID, tlsCfg, func(c mqtt.Client) error {
+		return emuconn.Subscribe(c, requestFilters, e.receive)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jobsemu: %w", err)
 	}
-	e.client = mqtt.NewClient(opts)
-	tok := e.client.Connect()
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			return nil, fmt.Errorf("jobsemu: connect %s: %w", broker, err)
-		}
-	case <-ctx.Done():
-		e.client.Disconnect(0)
-		return nil, fmt.Errorf("jobsemu: connect %s: %w", broker, ctx.Err())
-	}
-	select {
-	case err := <-subscribed:
-		if err != nil {
-			e.client.Disconnect(0)
-			return nil, err
-		}
-	case <-ctx.Done():
-		e.client.Disconnect(0)
-		return nil, fmt.Errorf("jobsemu: subscribe: %w", ctx.Err())
-	}
+	e.client = c
 	go e.run()
 	return e, nil
 }

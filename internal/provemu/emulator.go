@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/kitd-dev/kitd/internal/emuconn"
 	"log/slog"
 	"sort"
 	"strings"
@@ -112,54 +113,13 @@ func Start(ctx context.Context, broker string, tlsCfg *tls.Config, clientID stri
 		things: map[string][]string{}, requests: map[string]int{},
 		jobs: make(chan mqtt.Message, 256), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	subscribed := make(chan error, 1)
-	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).
-		SetCleanSession(true).SetConnectRetry(false).
-		// A fixture may lean on paho's reconnect (as shadowemu does): it
-		// keeps no state in the session.
-		SetAutoReconnect(true).SetMaxReconnectInterval(time.Second).
-		SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second).
-		SetOrderMatters(false).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			// Subscribing inside OnConnect deadlocks paho (#208).
-			go func() {
-				tok := c.SubscribeMultiple(map[string]byte{topicCreate: 1, filterProvison: 1}, e.receive)
-				var err error
-				if !tok.WaitTimeout(publishTimeout) {
-					err = errors.New("provemu: subscribe timed out")
-				} else {
-					err = tok.Error()
-				}
-				select {
-				case subscribed <- err:
-				default:
-				}
-			}()
-		})
-	if tlsCfg != nil {
-		o.SetTLSConfig(tlsCfg)
+	c, err := emuconn.Connect(ctx, broker, clientID, tlsCfg, func(c mqtt.Client) error {
+		return emuconn.Subscribe(c, map[string]byte{topicCreate: 1, filterProvison: 1}, e.receive)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provemu: %w", err)
 	}
-	e.client = mqtt.NewClient(o)
-	tok := e.client.Connect()
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			return nil, fmt.Errorf("provemu: connect %s: %w", broker, err)
-		}
-	case <-ctx.Done():
-		e.client.Disconnect(0)
-		return nil, fmt.Errorf("provemu: connect %s: %w", broker, ctx.Err())
-	}
-	select {
-	case err := <-subscribed:
-		if err != nil {
-			e.client.Disconnect(0)
-			return nil, fmt.Errorf("provemu: subscribe: %w", err)
-		}
-	case <-ctx.Done():
-		e.client.Disconnect(0)
-		return nil, fmt.Errorf("provemu: subscribe: %w", ctx.Err())
-	}
+	e.client = c
 	go e.run()
 	return e, nil
 }

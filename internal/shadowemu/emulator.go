@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kitd-dev/kitd/internal/emuconn"
 	"log/slog"
 	"strings"
 	"sync"
@@ -79,47 +80,11 @@ func Start(ctx context.Context, broker string, tlsCfg *tls.Config, clientID stri
 		deleted:   map[docKey]int64{},
 		conflicts: map[docKey]int{},
 	}
-	subscribed := make(chan error, 1)
-	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).
-		SetCleanSession(true).SetConnectRetry(false).
-		// A fixture may lean on paho's reconnect: it keeps no state in
-		// the session, and tests restart brokers under it.
-		SetAutoReconnect(true).SetMaxReconnectInterval(time.Second).
-		SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			// Subscribing inside OnConnect deadlocks paho (#208).
-			go func() {
-				err := e.subscribe(c)
-				select {
-				case subscribed <- err:
-				default:
-				}
-			}()
-		})
-	if tlsCfg != nil {
-		opts.SetTLSConfig(tlsCfg)
+	c, err := emuconn.Connect(ctx, broker, clientID, tlsCfg, e.subscribe)
+	if err != nil {
+		return nil, fmt.Errorf("shadowemu: %w", err)
 	}
-	e.client = mqtt.NewClient(opts)
-	tok := e.client.Connect()
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			return nil, fmt.Errorf("shadowemu: connect %s: %w", broker, err)
-		}
-	case <-ctx.Done():
-		e.client.Disconnect(0)
-		return nil, fmt.Errorf("shadowemu: connect %s: %w", broker, ctx.Err())
-	}
-	select {
-	case err := <-subscribed:
-		if err != nil {
-			e.client.Disconnect(0)
-			return nil, err
-		}
-	case <-ctx.Done():
-		e.client.Disconnect(0)
-		return nil, fmt.Errorf("shadowemu: subscribe: %w", ctx.Err())
-	}
+	e.client = c
 	go e.run()
 	return e, nil
 }
@@ -134,14 +99,7 @@ func (e *Emulator) subscribe(c mqtt.Client) error {
 		filters[f] = 1
 	}
 	e.mirrorMu.Unlock()
-	tok := c.SubscribeMultiple(filters, e.receive)
-	if !tok.WaitTimeout(publishTimeout) {
-		return errors.New("shadowemu: subscribe timed out")
-	}
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("shadowemu: subscribe: %w", err)
-	}
-	return nil
+	return emuconn.Subscribe(c, filters, e.receive)
 }
 
 func (e *Emulator) receive(_ mqtt.Client, m mqtt.Message) {
