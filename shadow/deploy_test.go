@@ -115,35 +115,43 @@ func noWildcards(t *testing.T, name string, p policyDoc) {
 	}
 }
 
+// kitPolicies are the policies every kit's certificate carries
+// (docs/aws.md step 3; the fleet template attaches the same two): one
+// document could not hold them within AWS's 2048 characters.
+var kitPolicies = []string{"policy.json", "shadow-policy.json"}
+
 func TestDevicePolicyLeastPrivilege(t *testing.T) {
-	var p policyDoc
-	readJSON(t, "policy.json", &p)
-	noWildcards(t, "policy.json", p)
-	// A kit's policy names its own topics only: no wildcard anywhere.
-	for _, st := range p.Statement {
-		for _, r := range st.Resource {
-			if strings.ContainsAny(r, "*+#") {
-				t.Errorf("%s: wildcard in %q", st.Sid, r)
-			}
-			if !strings.HasPrefix(r, arnPrefix) || !strings.Contains(r, thingVar) {
-				t.Errorf("%s: %q is not scoped to the connecting thing", st.Sid, r)
+	grants := map[string]string{} // action + " " + resource -> file
+	var stmts []policyDoc
+	for _, name := range kitPolicies {
+		var p policyDoc
+		readJSON(t, name, &p)
+		noWildcards(t, name, p)
+		stmts = append(stmts, p)
+		// A kit's policy names its own topics only: no wildcard anywhere.
+		for _, st := range p.Statement {
+			for _, r := range st.Resource {
+				if strings.ContainsAny(r, "*+#") {
+					t.Errorf("%s: %s: wildcard in %q", name, st.Sid, r)
+				}
+				if !strings.HasPrefix(r, arnPrefix) || !strings.Contains(r, thingVar) {
+					t.Errorf("%s: %s: %q is not scoped to the connecting thing", name, st.Sid, r)
+				}
+				for _, a := range st.Action {
+					if other, ok := grants[a+" "+r]; ok {
+						t.Errorf("%s and %s both grant %s on %s", other, name, a, r)
+					}
+					grants[a+" "+r] = name
+				}
 			}
 		}
 	}
 
-	grants := map[string]bool{} // action + " " + resource
-	for _, st := range p.Statement {
-		for _, a := range st.Action {
-			for _, r := range st.Resource {
-				grants[a+" "+r] = true
-			}
-		}
-	}
 	need := func(action, kind, name string) {
 		t.Helper()
 		r := arnPrefix + kind + "/" + name
-		if !grants[action+" "+r] {
-			t.Errorf("policy lacks %s on %s", action, r)
+		if _, ok := grants[action+" "+r]; !ok {
+			t.Errorf("the kit's policies lack %s on %s", action, r)
 		}
 		delete(grants, action+" "+r)
 	}
@@ -161,16 +169,73 @@ func TestDevicePolicyLeastPrivilege(t *testing.T) {
 		need("iot:Subscribe", "topicfilter", r)
 		need("iot:Receive", "topic", r)
 	}
-	for g := range grants {
-		t.Errorf("policy grants more than the agent uses: %s", g)
+	for g, name := range grants {
+		t.Errorf("%s grants more than the agent uses: %s", name, g)
 	}
 
-	for _, st := range p.Statement {
-		if len(st.Action) == 1 && st.Action[0] == "iot:Connect" {
-			if st.Condition["Bool"]["iot:Connection.Thing.IsAttached"] != "true" {
-				t.Errorf("connect is not limited to a certificate attached to the thing: %v", st.Condition)
+	for _, p := range stmts {
+		for _, st := range p.Statement {
+			for _, a := range st.Action {
+				if a == "iot:Connect" && st.Condition["Bool"]["iot:Connection.Thing.IsAttached"] != "true" {
+					t.Errorf("connect is not limited to a certificate attached to the thing: %v", st.Condition)
+				}
 			}
 		}
+	}
+}
+
+// devicePolicies are the AWS IoT policies in deploy/aws, by the name
+// docs/aws.md creates each under. The *-role-policy.json files are IAM
+// role policies, which IAM limits differently.
+var devicePolicies = map[string]string{
+	"policy.json":              "kitd-kit",
+	"shadow-policy.json":       "kitd-kit-shadow",
+	"jobs-policy.json":         "kitd-kit-jobs",
+	"basic-ingest-policy.json": "kitd-basic-ingest",
+	"claim-policy.json":        "kitd-claim",
+	"renewal-policy.json":      "kitd-renewal",
+}
+
+// policyChars is the size AWS IoT limits: the document without white
+// space (the same count as jobs' deploy test).
+func policyChars(b []byte) int { return len(strings.Join(strings.Fields(string(b)), "")) }
+
+// AWS IoT refuses a policy document over 2048 characters (white space
+// not counted): aws iot create-policy in docs/aws.md would fail.
+func TestDevicePoliciesFitAWSLimit(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(deployDir, "*policy*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../docs/aws.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		name := filepath.Base(f)
+		if strings.Contains(name, "-role-") {
+			continue
+		}
+		n++
+		policy, ok := devicePolicies[name]
+		if !ok {
+			t.Errorf("%s: not in devicePolicies (name the policy docs/aws.md creates from it)", name)
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := policyChars(b); c > 2048 {
+			t.Errorf("%s: %d characters without white space: AWS IoT refuses a policy over 2048", name, c)
+		}
+		if !strings.Contains(string(doc), "--policy-name "+policy+" --policy-document file://"+name) {
+			t.Errorf("docs/aws.md does not create %s from %s", policy, name)
+		}
+	}
+	if n != len(devicePolicies) {
+		t.Errorf("%d device policy files in %s, want %d", n, deployDir, len(devicePolicies))
 	}
 }
 
