@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,10 +28,29 @@ func DefaultConfig() Config { return Config{} }
 // Validate has nothing to check; it is here so every section has one.
 func (c Config) Validate() error { return nil }
 
+// syncTTL is how long Synced trusts its last look at the kernel's sync
+// flag. The kernel itself updates the flag once a second (it sets
+// STA_UNSYNC when the clock's error bound passes 16 s, checked each
+// second), so a second-old answer is as fresh as the flag's own meaning;
+// asking per reading cost two adjtimex calls for each one (scheduler and
+// publisher) at steady state (issue 10).
+const syncTTL = time.Second
+
 // System reads the kernel's clocks.
 type System struct {
 	trust bool
 	boot  uint64
+	// start anchors Go's monotonic clock for the sync cache.
+	start time.Time
+	// synced caches the last answer: (nanoseconds since start at which the
+	// kernel was asked + 1) << 1 | synced, in one word so concurrent
+	// readers see a time and its answer together; 0 = never asked.
+	synced atomic.Int64
+	// adjtimex is unix.Adjtimex; tests replace it to play a kernel whose
+	// flag changes.
+	adjtimex func(*unix.Timex) (int, error)
+	// since is time.Since(start); tests replace it to move time on.
+	since func() time.Duration
 }
 
 // New returns the system clock. The boot id comes from the kernel
@@ -38,7 +58,8 @@ type System struct {
 // from the start time stands in, which only costs the ability to re-stamp
 // readings across a restart of the agent within one boot.
 func New(cfg Config) *System {
-	s := &System{trust: cfg.TrustSystem}
+	s := &System{trust: cfg.TrustSystem, start: time.Now(), adjtimex: unix.Adjtimex}
+	s.since = func() time.Duration { return time.Since(s.start) }
 	h := fnv.New64a()
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		h.Write([]byte(strings.TrimSpace(string(b))))
@@ -67,13 +88,31 @@ func (s *System) Boot() uint64 { return s.boot }
 
 // Synced reports whether the kernel considers the clock synchronized
 // (adjtimex without STA_UNSYNC and not TIME_ERROR), or always true with
-// trust_system.
+// trust_system. The answer is at most syncTTL old: a change of the flag is
+// seen up to a second late, as if the clock had synced (or lost its sync)
+// that much later. Nothing else changes: a reading flagged unsynced is
+// re-stamped from its Mono once Synced says true, as before.
 func (s *System) Synced() bool {
 	if s.trust {
 		return true
 	}
+	now := s.since()
+	if c := s.synced.Load(); c != 0 && now-time.Duration(c>>1-1) < syncTTL {
+		return c&1 == 1
+	}
+	ok := s.kernelSynced()
+	c := int64(now+1) << 1
+	if ok {
+		c |= 1
+	}
+	s.synced.Store(c)
+	return ok
+}
+
+// kernelSynced asks the kernel.
+func (s *System) kernelSynced() bool {
 	var tx unix.Timex
-	state, err := unix.Adjtimex(&tx)
+	state, err := s.adjtimex(&tx)
 	if err != nil {
 		return false
 	}

@@ -578,6 +578,9 @@ func (d *drainer) tooLarge(seq uint64, v *telemetry.RecordView, size, limit int)
 // restamp corrects an unsynced reading from this boot once the clock has
 // synced. The clock is read only when such a reading comes by, and once
 // per message: a synced kit draining a backlog makes no clock syscalls.
+// The time to re-stamp with is read only once the clock is synced: a kit
+// still waiting for NTP sends its readings as they are, and asking for the
+// boot-time clock then was a system call per message for nothing.
 func (d *drainer) restamp(v *telemetry.RecordView) {
 	if v.Clock != telemetry.ClockUnsynced {
 		return
@@ -585,7 +588,9 @@ func (d *drainer) restamp(v *telemetry.RecordView) {
 	if !d.clkTaken {
 		clk := d.p.clk
 		d.clkTaken, d.synced = true, clk.Synced()
-		d.now, d.mono, d.boot = clk.Now(), clk.Mono(), clk.Boot()
+		if d.synced {
+			d.now, d.mono, d.boot = clk.Now(), clk.Mono(), clk.Boot()
+		}
 	}
 	if d.synced {
 		v.Restamp(d.now, d.mono, d.boot)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,13 +27,17 @@ type testClock struct {
 	mu     sync.Mutex
 	synced bool
 	start  time.Time
+	monos  atomic.Int64 // Mono calls: the boot-time clock is a system call
 }
 
 func newTestClock(synced bool) *testClock { return &testClock{synced: synced, start: time.Now()} }
 
-func (c *testClock) Now() time.Time      { return time.Now() }
-func (c *testClock) Mono() time.Duration { return time.Since(c.start) + time.Hour }
-func (c *testClock) Boot() uint64        { return 42 }
+func (c *testClock) Now() time.Time { return time.Now() }
+func (c *testClock) Mono() time.Duration {
+	c.monos.Add(1)
+	return time.Since(c.start) + time.Hour
+}
+func (c *testClock) Boot() uint64 { return 42 }
 func (c *testClock) Synced() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

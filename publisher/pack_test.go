@@ -290,6 +290,9 @@ func TestPackRestampsUnsyncedReadings(t *testing.T) {
 	if w := decode(msgs[0]); w.Clock != "unsynced" || !strings.HasPrefix(w.TS, "1970-01-01T00:05:00") {
 		t.Fatalf("clock still unsynced: sent %s %q, want the original stamp", w.TS, w.Clock)
 	}
+	if n := clk.monos.Load(); n != 1 {
+		t.Fatalf("the boot-time clock was read %d times while unsynced besides the test's own, want 0", n-1)
+	}
 
 	clk.mu.Lock()
 	clk.synced = true
