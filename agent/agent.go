@@ -581,10 +581,15 @@ func (a *Agent) shadowState() shadow.State {
 	}
 	b := a.buf.Load().Stats()
 	st.Buffer = shadow.Buffer{Pending: b.Pending, Bytes: b.Bytes, Dropped: b.Dropped, Lost: b.Lost, DroppedRanges: b.DroppedRanges}
-	st.Agent.CertExpires = a.pub.Load().v.Stats().CertExpires
+	// The shadow rides on the publisher's connection, so there is one
+	// whenever it asks; nil only without MQTT delivery (HTTPS output, a
+	// kit not yet onboarded), where nothing reads this.
+	if c := a.pub.Load(); c != nil {
+		st.Agent.CertExpires = c.v.Stats().CertExpires
+		st.MQTT.BatchMaxDelay = c.v.BatchMaxDelay()
+	}
 	a.identityState(&st)
 	st.Alerts = a.activeAlerts()
-	st.MQTT.BatchMaxDelay = a.pub.Load().v.BatchMaxDelay()
 	return st
 }
 
