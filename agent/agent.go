@@ -397,13 +397,15 @@ func (a *Agent) sink(r telemetry.Reading) error {
 
 // Reload re-reads the config file and applies what changed, as
 // alertmanager's reloader does: everything that changed (config, sensor
-// scheduler, publisher and shadow) is built first, and only when all of it
-// is ready are the running parts swapped. If anything fails, nothing
-// running is touched (a renewed certificate with a bad key leaves delivery
-// on the old files) and the error says why; the caller logs it. Sensors
-// restart when their section changed; the connection only when the broker,
-// identity, topics or the certificate files changed; the buffer is kept
-// (its settings apply at the next start).
+// scheduler, delivery: publisher with shadow, jobs and renewal, or the
+// HTTPS sender) is built first, and only when all of it is ready are the
+// running parts swapped. If anything fails, nothing running is touched (a
+// renewed certificate with a bad key leaves delivery on the old files) and
+// the error says why; the caller logs it. Sensors restart when their
+// section changed; the delivery when the broker, identity, topics,
+// certificate files, output, https, jobs or provisioning sections changed;
+// alert rules and jobs' persisted settings are applied again; the buffer
+// is kept (its settings apply at the next start).
 func (a *Agent) Reload() error {
 	n := a.deps.Notifier
 	_ = n.Reloading()
@@ -428,7 +430,7 @@ func (a *Agent) Reload() error {
 	}
 	certs := certsHash(cfg)
 	deliveryChanged := !reflect.DeepEqual(cfg.MQTT, old.MQTT) || cfg.Device != old.Device || cfg.Shadow != old.Shadow || certs != a.certs ||
-		cfg.Output != old.Output || cfg.HTTPS != old.HTTPS
+		cfg.Output != old.Output || cfg.HTTPS != old.HTTPS || cfg.Jobs != old.Jobs || !reflect.DeepEqual(cfg.Provisioning, old.Provisioning)
 	var d delivery
 	if deliveryChanged {
 		if d, err = a.buildDelivery(cfg); err != nil {
@@ -606,5 +608,9 @@ func (t target) SetEnabled(sensor string, on bool) error {
 }
 
 func (t target) SetBatchMaxReadings(n int) error {
-	return t.a.pub.Load().v.SetBatchMaxReadings(n)
+	c := t.a.pub.Load()
+	if c == nil {
+		return errNoPublisher
+	}
+	return c.v.SetBatchMaxReadings(n)
 }

@@ -56,11 +56,14 @@
 //     second Run, ErrConnectionLost a request whose connection ended.
 //
 // The agent composes them as alertmanager's app does: Run opens the
-// buffer, builds and starts the scheduler and the delivery (publisher and
-// shadow), and on ctx's end stops intake first (the scheduler), then says
-// the shadow's goodbye, then lets the publisher flush and disconnect, then
-// closes the buffer; the whole stop is bounded by shutdown_timeout + 5 s.
-// Reload builds every changed part before stopping any, and swaps only when
-// all are ready, so a bad config or a bad key leaves the running parts
-// untouched.
+// buffer, builds and starts the scheduler, the alert evaluator on the
+// sink, and the delivery: the publisher with the shadow, the jobs client
+// and certificate renewal on its connections (jobs.go, identity.go), or
+// with output: https the HTTPS sender alone (https.go); a kit without its
+// identity yet collects while it onboards (identity.go). On ctx's end it
+// stops intake first (the scheduler), then says the shadow's goodbye, then
+// lets the delivery flush and disconnect, then closes the buffer; the
+// whole stop is bounded by shutdown_timeout + 5 s. Reload builds every
+// changed part before stopping any, and swaps only when all are ready, so
+// a bad config or a bad key leaves the running parts untouched.
 package agent

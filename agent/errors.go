@@ -15,3 +15,10 @@ var (
 	// has run: its parts are stopped and its buffer closed.
 	ErrRunTwice = errors.New("agent: Run called twice")
 )
+
+// Errors returned to desired-state setters (the shadow, kitd.set-config).
+var (
+	// errNoPublisher is returned when a setting belongs to the publisher
+	// and none runs (HTTPS output, a kit not yet onboarded).
+	errNoPublisher = errors.New("agent: no MQTT delivery runs")
+)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +65,12 @@ func TestHTTPSOutput(t *testing.T) {
 	defer srv.Close()
 	keyFile := filepath.Join(dir, "api.key")
 	os.WriteFile(keyFile, []byte("k-123\n"), 0o600)
+	// Settings a kitd.set-config job left while the kit spoke MQTT: with
+	// no publisher to apply them to they wait, they do not crash the run.
+	jobsFile := filepath.Join(dir, "jobs.json")
+	os.WriteFile(jobsFile, []byte(`{"device":"kit-001","desired":{"mqtt":{"batch":{"max_readings":5}}}}`), 0o640)
 	yaml := fmt.Sprintf(`device: { id: kit-001 }
+jobs: { state_file: %s }
 output: https
 https:
   url: %s/topics/kits/kit-001/telemetry?qos=1
@@ -79,7 +85,7 @@ sensors:
   - { name: sim, driver: sim, interval: 100ms }
 alerts:
   - { name: warm, sensor: sim, quantity: temperature, above: -50 }
-`, srv.URL, ca.CAFile, kitPair.CertFile, kitPair.KeyFile, keyFile, filepath.Join(dir, "buffer"), filepath.Join(dir, "shadow.json"))
+`, jobsFile, srv.URL, ca.CAFile, kitPair.CertFile, kitPair.KeyFile, keyFile, filepath.Join(dir, "buffer"), filepath.Join(dir, "shadow.json"))
 	path := filepath.Join(dir, "config.yaml")
 	os.WriteFile(path, []byte(yaml), 0o600)
 	cfg, err := config.Check(path, nil, testRegistry(t))
@@ -97,6 +103,9 @@ alerts:
 		t.Fatal("an MQTT publisher or shadow runs with output: https")
 	}
 	stop()
+	if b, _ := os.ReadFile(jobsFile); !strings.Contains(string(b), `"max_readings":5`) {
+		t.Fatalf("the persisted set-config settings were dropped: %s", b)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if badAuth > 0 {

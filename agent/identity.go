@@ -103,7 +103,13 @@ func (a *Agent) onboardLoop(ctx context.Context) {
 		a.ident.progress.Store(time.Now().UnixNano())
 		a.lifecycle.Lock()
 		cfg := a.cfg
+		delivering := a.pub.Load() != nil
 		a.lifecycle.Unlock()
+		if delivering || !cfg.Provisioning.Enabled() {
+			// A reload gave the kit certificate files of its own, or
+			// turned provisioning off: nothing left to onboard.
+			return
+		}
 		id, err := a.onboardOnce(ctx, cfg)
 		if err == nil {
 			a.log.Info("provisioning: identity made; delivering as the thing", "thing", id.ThingName)
@@ -146,7 +152,7 @@ func (a *Agent) onboardOnce(ctx context.Context, cfg *config.Config) (provision.
 			}
 		}
 	}()
-	return provision.Onboard(octx, cfg.Provisioning, cfg.MQTT, provision.Options{Log: a.log, Sources: a.ident.sources, Failpoint: a.ident.failpoint})
+	return provision.Onboard(octx, cfg.Provisioning, cfg.MQTT, provision.Options{Log: a.deps.Log, Sources: a.ident.sources, Failpoint: a.ident.failpoint})
 }
 
 // startProvisioned starts delivery with the identity now in
@@ -164,6 +170,7 @@ func (a *Agent) startProvisioned() bool {
 	}
 	a.startDelivery(d)
 	a.certs = certsHash(a.cfg)
+	a.applyJobSettings(a.cfg)
 	return true
 }
 
@@ -247,7 +254,7 @@ func (a *Agent) renewOnConnect(ctx context.Context, s *publisher.Session, p prov
 		}
 		a.log.Info("provisioning: certificate expires within provisioning.renew_before; renewing",
 			"not_after", id.NotAfter.UTC().Format(time.RFC3339), "renew_before", p.RenewBefore)
-		_, err = provision.Renew(ctx, s, p, provision.Options{Log: a.log, Sources: a.ident.sources})
+		_, err = provision.Renew(ctx, s, p, provision.Options{Log: a.deps.Log, Sources: a.ident.sources})
 		if err == nil {
 			go a.restartDelivery("certificate renewed")
 			return

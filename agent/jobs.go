@@ -84,7 +84,17 @@ func (a *Agent) persistDesired(desired map[string]any) error {
 // no longer fits the config file (a sensor removed) is dropped from the
 // file and logged, and the others still apply.
 func (a *Agent) applyJobSettings(cfg *config.Config) {
-	if !cfg.Jobs.Enabled {
+	// Jobs ride on the MQTT connection: without a publisher (HTTPS
+	// output, a kit not yet onboarded, whose device id is still unknown)
+	// there is nothing to apply them to, and the file is left as it is;
+	// onboarding applies them once the kit has its identity.
+	if !cfg.Jobs.Enabled || a.pub.Load() == nil {
+		return
+	}
+	// The settings file is the device's: a provisioned kit's id is its
+	// identity's thing name, not the config's (empty) device.id.
+	cfg, ok, err := identityFor(cfg)
+	if err != nil || !ok {
 		return
 	}
 	st := a.jobSettings.Load()
@@ -148,5 +158,9 @@ func (a *Agent) applyDesired(desired map[string]any) map[string]string {
 	for _, s := range st.Sensors {
 		names = append(names, s.Name)
 	}
-	return shadow.ApplyOnce(desired, names, a.pub.Load().v.BatchMaxReadings(), st, target{a}, a.log)
+	c := a.pub.Load()
+	if c == nil {
+		return map[string]string{"": "no MQTT delivery runs to apply settings to"}
+	}
+	return shadow.ApplyOnce(desired, names, c.v.BatchMaxReadings(), st, target{a}, a.deps.Log)
 }

@@ -55,7 +55,7 @@ func (u updateOp) Run(ctx context.Context, e *jobs.Execution) jobs.Result {
 	a.lifecycle.Unlock()
 	op, err := update.NewOperation(update.Deps{
 		Config: cfg, Dir: a.deps.UpdateDir, Version: a.deps.Version,
-		Restart: u.restart, Trial: a.deps.UpdateTrial, Log: a.log,
+		Restart: u.restart, Trial: a.deps.UpdateTrial, Log: a.deps.Log,
 	})
 	if err != nil {
 		return jobs.Result{Status: jobs.Failed, Details: map[string]string{"reason": err.Error()}}

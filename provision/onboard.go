@@ -31,12 +31,18 @@ type Options struct {
 	// Failpoint, when set, is called at each FP* point; an error stops
 	// the operation there, as a crash would (tests only).
 	Failpoint func(name string) error
+
+	plainLog *slog.Logger // Log as given, for publisher.Dial
 }
 
 func (o Options) withDefaults() Options {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// The lifecycle's rule (agent/doc.go): a part tags its own lines; the
+	// claim connection's publisher tags its own, from the plain logger.
+	o.plainLog = o.Log
+	o.Log = o.Log.With("component", "provision")
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -94,7 +100,7 @@ func Onboard(ctx context.Context, c Config, mqttCfg publisher.Config, opts Optio
 	}
 	clientID := ClaimClientID(opts.Sources)
 	mqttCfg.CertFile, mqttCfg.KeyFile = c.ClaimCertFile, c.ClaimKeyFile
-	conn, err := publisher.Dial(ctx, mqttCfg, clientID, opts.Log)
+	conn, err := publisher.Dial(ctx, mqttCfg, clientID, opts.plainLog)
 	if err != nil {
 		return Identity{}, fmt.Errorf("connect with the claim certificate %s: %w", c.ClaimCertFile, err)
 	}

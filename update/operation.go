@@ -115,6 +115,7 @@ func NewOperation(d Deps) (*Operation, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	d.Log = d.Log.With("component", "update")
 	if d.Config.HealthTimeout == 0 {
 		d.Config.HealthTimeout = DefaultConfig().HealthTimeout
 	}
