@@ -133,6 +133,11 @@ func (c *Config) ValidateParts(reg *sensors.Registry, parts Parts) error {
 	}
 	if parts&PartMQTT != 0 {
 		errs = append(errs, prefixed("provisioning.", c.Provisioning.Validate())...)
+		if c.Output == OutputHTTPS && c.Provisioning.Enabled() {
+			// Onboarding and renewal speak AWS's MQTT API; an HTTPS-only
+			// kit has no connection to run them on.
+			errs = append(errs, errors.New("provisioning.template: fleet provisioning needs output: mqtt"))
+		}
 	}
 	if parts&PartBuffer != 0 {
 		errs = append(errs, prefixed("buffer.", c.Buffer.Validate())...)

@@ -131,6 +131,7 @@ func TestBadConfigsNameTheField(t *testing.T) {
 		{"world-readable key", "  key_file: " + pair.KeyFile, "  key_file: " + worldReadable, "mqtt.key_file"},
 		{"unknown sim option", "    options: { quantities: [moisture] }", "    options: { quantities: [moisture], colour: red }", "sensors[0] (soil-1).options.colour: unknown option"},
 		{"bad sync policy", "  sync: interval", "  sync: sometimes", "buffer.sync"},
+		{"provisioning without MQTT", "device:", "output: https\nhttps: { url: https://api.example/readings }\nprovisioning: { template: t, claim_cert_file: " + pair.CertFile + ", claim_key_file: " + pair.KeyFile + " }\ndevice:", "provisioning.template: fleet provisioning needs output: mqtt"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
