@@ -31,7 +31,12 @@
 //     an HTTP date, at most 15 minutes) when it gives one. Retried for as
 //     long as it takes: a back end that is down is an outage, not a reason
 //     to lose data.
-//   - any other 4xx (400, 401, 403, 404, 413, …) says this message will
+//   - 401, 403, 404 and 407 say the kit's setup is wrong (a bad API key,
+//     a mistyped path: API Gateway answers both with 403), not the
+//     readings: retried the same way, with a log line naming https.url
+//     and https.api_key_file, so a config mistake never discards the
+//     backlog.
+//   - any other 4xx (400, 413, 422, …) says this message will
 //     never be taken. A batch of several readings is split in half and
 //     each half tried on its own, down to single records, so one bad
 //     reading does not take its neighbours with it; a single record

@@ -367,3 +367,49 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal("RejectedError does not unwrap to ErrRejected")
 	}
 }
+
+// A wrong key or path (API Gateway answers both 403) is the kit's setup,
+// not its readings: nothing is discarded while it lasts, and once the
+// server takes the requests every reading goes out.
+func TestForbiddenKeepsTheBacklog(t *testing.T) {
+	srv := startServer(t, func(n int, body []byte) (int, http.Header) {
+		if n < 5 {
+			return 403, nil
+		}
+		return 200, nil
+	})
+	buf := openBuffer(t)
+	var seqs []uint64
+	for i := range 30 {
+		seqs = append(seqs, appendReading(t, buf, "air", float64(i)))
+	}
+	cfg := srv.config(t)
+	cfg.MaxReadings = 10
+	s, stop := run(t, cfg, buf)
+	testkit.WaitFor(t, 30*time.Second, "every record delivered", func() bool { return buf.Stats().Pending == 0 })
+	stop()
+	if st := s.Stats(); st.Rejected != 0 || st.Discarded != 0 {
+		t.Fatalf("a 403 discarded readings: %+v", st)
+	}
+	if b := buf.Stats(); b.Dropped != 0 {
+		t.Fatalf("buffer dropped %d", b.Dropped)
+	}
+	got := map[uint64]bool{}
+	for _, r := range srv.requests() {
+		if r.status != 200 {
+			continue
+		}
+		var b wireBatch
+		if err := json.Unmarshal(r.body, &b); err != nil {
+			t.Fatal(err)
+		}
+		for _, rd := range b.Readings {
+			got[rd.Seq] = true
+		}
+	}
+	for _, q := range seqs {
+		if !got[q] {
+			t.Fatalf("seq %d not delivered", q)
+		}
+	}
+}

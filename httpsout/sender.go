@@ -406,6 +406,12 @@ func (s *Sender) post(ctx context.Context, m *message) (wait time.Duration, err 
 		return 0, nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		return s.retryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("httpsout: %s: %d %s", s.cfg.URL, code, oneLine(head))
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusNotFound || code == http.StatusProxyAuthRequired:
+		// The kit's setup, not the readings: a wrong key, a wrong path
+		// (API Gateway answers 403 "Missing Authentication Token"), a
+		// missing route. Discarding would throw the whole backlog away
+		// for a config mistake; keep it and retry until it is fixed.
+		return 0, fmt.Errorf("httpsout: %s: %d %s (fix https.url or https.api_key_file; the readings are kept)", s.cfg.URL, code, oneLine(head))
 	case code >= 400:
 		return 0, &RejectedError{Status: code, Body: oneLine(head)}
 	}
