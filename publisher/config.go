@@ -207,6 +207,8 @@ func (c Config) validate(settings, files bool) error {
 	}
 	if err := validateTopic(c.AlertTopic); err != nil {
 		fail("alert_topic", "%v", err)
+	} else if err := validateBasicIngest(c.AlertTopic); err != nil {
+		fail("alert_topic", "%v", err)
 	}
 	if err := validateTopic(c.StatusTopic); err != nil {
 		fail("status_topic", "%v", err)

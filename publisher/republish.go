@@ -18,7 +18,8 @@ type RepublishResult struct {
 }
 
 // Republish delivers recs again (records of a buffer.ReplayReader: the
-// kitd.resend job) on the telemetry topic over the connection up now,
+// kitd.resend job) on the telemetry topic (alert records alone on the
+// alert topic) over the connection up now,
 // packed as the drain packs (batch.max_readings, the byte limits, the
 // same re-stamping), one message at a time, each waiting for its PUBACK
 // and counting against max_publish_rate. It acknowledges and discards
@@ -62,6 +63,20 @@ func (p *Publisher) Republish(ctx context.Context, recs []buffer.Record) (Republ
 		}
 		d.clkTaken = false
 		d.restamp(&v)
+		if v.IsAlert() {
+			// Alerts go alone on their own topic, as the drain sends them;
+			// what was packed before it goes first, keeping seq order.
+			if err := flush(); err != nil {
+				return res, err
+			}
+			msg := telemetry.AppendRecordMessage(make([]byte, 0, 256), p.device, d.epoch, r.Seq, &v)
+			if err := s.Publish(ctx, p.alertTopic, msg, false); err != nil {
+				return res, err
+			}
+			res.Sent = append(res.Sent, r.Seq)
+			p.messages.Add(1)
+			continue
+		}
 		if n == 1 {
 			payload = telemetry.AppendRecordMessage(make([]byte, 0, 160), p.device, d.epoch, r.Seq, &v)
 			if len(payload) > limit {
