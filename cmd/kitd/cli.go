@@ -385,7 +385,7 @@ func (e *env) configCmd() *cobra.Command {
 		},
 	}
 	configFlag(check, &file)
-	check.Flags().BoolVar(&skipFiles, "skip-files", false, "do not read the certificate and key files (mqtt.ca_file, cert_file, key_file): check everything else, e.g. a kit's config on another machine")
+	check.Flags().BoolVar(&skipFiles, "skip-files", false, "do not read the files the config names (certificates, keys, password and API key files, the update key, the provisioned identity): check everything else, e.g. a kit's config on another machine")
 	c.AddCommand(check)
 	return c
 }
