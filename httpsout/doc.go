@@ -23,6 +23,12 @@
 // A record is acknowledged to the buffer only after a 2xx answer to the
 // POST that carried it; a kill -9 or power loss before that sends it again.
 //
+// # Stopping
+//
+// At a clean stop the sender sends what is pending once more, retrying
+// failures briefly, for at most 5 s (as mqtt.shutdown_timeout bounds the
+// publisher's flush); what is left stays in the buffer for the next start.
+//
 // # Failures
 //
 //   - network errors, timeouts (https.timeout per request), 5xx, 408 and

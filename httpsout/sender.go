@@ -176,6 +176,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	s.r = s.buf.Reader(0, 0)
 	notify := s.buf.Notify()
 	failures := 0
+	defer s.flush()
 	for {
 		s.touch()
 		if ctx.Err() != nil {
@@ -216,6 +217,52 @@ func (s *Sender) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// flushTimeout bounds the flush at a clean stop, as mqtt.shutdown_timeout
+// (5 s by default) bounds the publisher's; the agent's overall stop
+// deadline is above both.
+const flushTimeout = 5 * time.Second
+
+// flush sends what is pending once more after Run's ctx ended, as the
+// publisher does at a clean stop, so a stop leaves behind nothing a
+// working server would take. Failures are retried within flushTimeout,
+// briefly; what is left stays in the buffer for the next start.
+func (s *Sender) flush() {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	failures := 0
+	for ctx.Err() == nil {
+		m, err := s.next()
+		if err != nil || m == nil {
+			return
+		}
+		wait, err := s.post(ctx, m)
+		switch {
+		case err == nil:
+			failures = 0
+			s.ack(m)
+		case errors.Is(err, ErrRejected):
+			s.reject(m, err)
+		default:
+			if wait <= 0 {
+				wait = s.backoff(failures)
+			}
+			failures++
+			t := time.NewTimer(min(wait, time.Until(deadlineOf(ctx))))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 // sleep waits d (or a notify) in steps of at most a second, so Progress
