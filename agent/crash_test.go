@@ -89,7 +89,7 @@ func TestAgentKilledWhileOnboarding(t *testing.T) {
 	}{
 		{provision.FPAfterKey, 1},
 		{provision.FPAfterCertificate, 1},
-		{provision.FPBeforeIdentity, 2}, // provision/doc.go: the reply's instant
+		{provision.FPBeforeIdentity, 1}, // registered again with the same token (provision/doc.go)
 		{provision.FPAfterIdentity, 1},
 	} {
 		t.Run(tc.fp, func(t *testing.T) {

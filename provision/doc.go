@@ -64,11 +64,15 @@
 //     a new certificate for the same CSR (the old one expires unused).
 //  3. RegisterThing accepted (FPBeforeIdentity), identity.pem written:
 //     the commit (FPAfterIdentity), then pending.pem removed. A crash
-//     between the reply and the write is the one window no client can
-//     close: the token is used up and the thing name is known only to
-//     AWS, so the next start gets a second certificate and the first stays
-//     attached, unused (docs/aws.md, "Revoke a kit", removes it). The
-//     window is the time of one fsync.
+//     between the reply and the write leaves pending.pem with the
+//     certificate and its token, so the next start registers again with
+//     the same token: the template's resources exist by then, and the
+//     answer names the same thing, with one certificate. AWS documents
+//     the token's hour but not whether it may be used twice; should the
+//     service refuse it, the kit falls back as for an old token (a new
+//     certificate for the same key) and the first stays attached, unused
+//     (docs/aws.md, "Revoke a kit", removes it). The window is the time
+//     of one fsync.
 //
 // A refusal by the template (its pre-provisioning hook, a missing
 // parameter) keeps pending.pem: the retry registers the same certificate.

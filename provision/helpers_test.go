@@ -30,6 +30,8 @@ type fleet struct {
 type fleetOptions struct {
 	validity time.Duration
 	refuse   string // a serial the pre-provisioning check refuses
+	// singleUse: the service refuses a token used once (provemu.Options).
+	singleUse bool
 }
 
 func newFleet(t *testing.T, fo fleetOptions) *fleet {
@@ -43,7 +45,7 @@ func newFleet(t *testing.T, fo fleetOptions) *fleet {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	emu, err := provemu.Start(ctx, b.URL, tlsCfg, "provemu", provemu.Options{CA: b.CA, Validity: fo.validity})
+	emu, err := provemu.Start(ctx, b.URL, tlsCfg, "provemu", provemu.Options{CA: b.CA, Validity: fo.validity, SingleUseTokens: fo.singleUse})
 	if err != nil {
 		t.Fatal(err)
 	}

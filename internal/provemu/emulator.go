@@ -73,6 +73,12 @@ type Options struct {
 	Log      *slog.Logger
 	// Now is the emulator's clock (token expiry); default time.Now.
 	Now func() time.Time
+	// SingleUseTokens refuses a second RegisterThing with a token already
+	// used. AWS documents the token's hour, not whether it can be used
+	// again; by default a repeat within the hour, for the certificate it
+	// registered, is answered again with the same thing (the template's
+	// resources exist, so registering is idempotent). Tests run both.
+	SingleUseTokens bool
 }
 
 // Emulator serves the provisioning topics on one broker.
@@ -312,7 +318,7 @@ func (e *Emulator) provision(name string, payload []byte) (any, *rejection) {
 	if req.Token == "" {
 		return nil, &rejection{400, "InvalidCertificateOwnershipToken", "Certificate ownership token cannot be empty."}
 	}
-	if c == nil || c.consumed || e.opts.Now().Sub(c.issued) > tokenLife {
+	if c == nil || (c.consumed && e.opts.SingleUseTokens) || e.opts.Now().Sub(c.issued) > tokenLife {
 		return nil, &rejection{400, "InvalidCertificateOwnershipToken", "the certificate ownership token is not valid"}
 	}
 	for _, p := range t.Required {
@@ -327,8 +333,10 @@ func (e *Emulator) provision(name string, payload []byte) (any, *rejection) {
 	}
 	thing := t.ThingName(req.Params)
 	e.mu.Lock()
+	if !c.consumed || c.Thing != thing {
+		e.things[thing] = append(e.things[thing], c.ID)
+	}
 	c.consumed, c.Status, c.Thing = true, "ACTIVE", thing
-	e.things[thing] = append(e.things[thing], c.ID)
 	e.mu.Unlock()
 	cfg := t.DeviceConfiguration
 	if cfg == nil {
