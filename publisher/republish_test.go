@@ -132,7 +132,19 @@ func TestRepublishSendsAlertsAlone(t *testing.T) {
 	if len(res.Sent) != 7 || len(res.Skipped) != 0 {
 		t.Fatalf("sent %v skipped %v", res.Sent, res.Skipped)
 	}
-	obs.waitFor(t, 10*time.Second, "the alert again", func() bool { return len(obs.other[alertTopic]) == 2 })
+	// The broker hands messages to its subscriber after the PUBACK:
+	// wait for them rather than count at once.
+	obs.waitFor(t, 10*time.Second, "the alert and every reading again", func() bool {
+		if len(obs.other[alertTopic]) != 2 {
+			return false
+		}
+		for _, s := range seqs {
+			if obs.count[s] < 2 {
+				return false
+			}
+		}
+		return true
+	})
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
 	if obs.count[alert] != 0 || len(obs.bad) != 0 {
