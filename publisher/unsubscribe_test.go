@@ -25,10 +25,12 @@ func TestUnsubscribe(t *testing.T) {
 	const topic = "kits/kit-1/cmd"
 	got := make(chan string, 8)
 	steps := make(chan error, 3)
+	checked := make(chan struct{}) // the test looked at the broker between the steps
 	p.OnConnect(func(ctx context.Context, s *Session) {
 		steps <- s.Subscribe(ctx, topic, func(_ string, b []byte) { got <- string(b) })
 		<-got // the first message arrived
 		steps <- s.Unsubscribe(ctx, topic)
+		<-checked
 		steps <- s.Subscribe(ctx, topic, func(_ string, b []byte) { got <- string(b) })
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,6 +59,7 @@ func TestUnsubscribe(t *testing.T) {
 	if subscribed() {
 		t.Fatal("still subscribed at the broker after Unsubscribe")
 	}
+	close(checked)
 	if err := <-steps; err != nil {
 		t.Fatalf("Subscribe again: %v", err)
 	}
