@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"github.com/kitd-dev/kitd/buffer"
 	"github.com/kitd-dev/kitd/telemetry"
 	"testing"
 	"time"
@@ -15,24 +16,7 @@ import (
 // Republish sends records of a ReplayReader again, acknowledged ones
 // included, in batches as configured, and is refused while offline.
 func TestRepublish(t *testing.T) {
-	broker := testkit.StartBroker(t, new(kitACL))
-	kitPair := broker.Client(kit)
-	buf := openBuffer(t)
-	obs := newCollector(t, buf.Epoch())
-	if err := broker.Server.Subscribe("kits/#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		obs.add(pk.TopicName, pk.Payload)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.Broker = broker.URL
-	cfg.CAFile, cfg.CertFile, cfg.KeyFile = broker.CA.CAFile, kitPair.CertFile, kitPair.KeyFile
-	cfg.MaxPublishRate = 0
-	cfg.Batch.MaxReadings = 7
-	p, err := newPublisher(cfg, Deps{Device: kit, Buffer: buf, Clock: newTestClock(true)}, testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, buf, obs := newRepublisher(t)
 	if _, err := p.Republish(context.Background(), nil); err != ErrOffline {
 		t.Fatalf("offline: %v", err)
 	}
@@ -85,24 +69,7 @@ func TestRepublish(t *testing.T) {
 // An alert record in a resent range goes alone on the alert topic, as the
 // drain sends it, never packed into a telemetry batch.
 func TestRepublishSendsAlertsAlone(t *testing.T) {
-	broker := testkit.StartBroker(t, new(kitACL))
-	kitPair := broker.Client(kit)
-	buf := openBuffer(t)
-	obs := newCollector(t, buf.Epoch())
-	if err := broker.Server.Subscribe("kits/#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		obs.add(pk.TopicName, pk.Payload)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.Broker = broker.URL
-	cfg.CAFile, cfg.CertFile, cfg.KeyFile = broker.CA.CAFile, kitPair.CertFile, kitPair.KeyFile
-	cfg.MaxPublishRate = 0
-	cfg.Batch.MaxReadings = 7
-	p, err := newPublisher(cfg, Deps{Device: kit, Buffer: buf, Clock: newTestClock(true)}, testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, buf, obs := newRepublisher(t)
 	seqs := appendReadings(t, buf, "air", 3)
 	alert := appendAlert(t, buf, "dry", telemetry.AlertFiring, seqs[2])
 	seqs = append(seqs, appendReadings(t, buf, "air", 3)...)
@@ -155,4 +122,29 @@ func TestRepublishSendsAlertsAlone(t *testing.T) {
 			t.Errorf("seq %d received %d times, want 2", s, obs.count[s])
 		}
 	}
+}
+
+// newRepublisher is a publisher (batches of 7, no rate limit) for the
+// in-process broker, not yet running, with an observer of kits/#.
+func newRepublisher(t *testing.T) (*Publisher, *buffer.Buffer, *collector) {
+	t.Helper()
+	broker := testkit.StartBroker(t, new(kitACL))
+	kitPair := broker.Client(kit)
+	buf := openBuffer(t)
+	obs := newCollector(t, buf.Epoch())
+	if err := broker.Server.Subscribe("kits/#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		obs.add(pk.TopicName, pk.Payload)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Broker = broker.URL
+	cfg.CAFile, cfg.CertFile, cfg.KeyFile = broker.CA.CAFile, kitPair.CertFile, kitPair.KeyFile
+	cfg.MaxPublishRate = 0
+	cfg.Batch.MaxReadings = 7
+	p, err := newPublisher(cfg, Deps{Device: kit, Buffer: buf, Clock: newTestClock(true)}, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, buf, obs
 }
