@@ -28,12 +28,24 @@ func retryDelay(interval time.Duration, n int) time.Duration {
 	return min(d, limit)
 }
 
-// nextAfter plans the attempt after the one planned at last: last+wait,
-// on the grid of planned times so jitter in wake-ups does not accumulate
-// into drift. Grid points already past (a slow read, a stalled machine)
-// are skipped rather than run in a burst.
-func nextAfter(last time.Time, wait, interval time.Duration, now time.Time) time.Time {
+// nextAfter plans the attempt after the one planned at last: the first
+// point of the grid start + k×interval at or after last+wait. Planning
+// from planned times, not from when a read finished, keeps wake-up jitter
+// from accumulating into drift; grid points already past (a slow read, a
+// stalled machine) are skipped rather than run in a burst.
+//
+// The grid is anchored at the scheduler's start and shared by every
+// sensor, so sensors whose intervals are equal (or multiples) read at the
+// same instants: after its staggered first read, an enable or an interval
+// change, a sensor joins the others at its next grid point. That costs the
+// process one wake-up per tick instead of one per sensor, and the cloud
+// gets the readings of one moment together (issue 10: wake-ups were most
+// of kitd's CPU with ten sensors at 100 ms).
+func nextAfter(start, last time.Time, wait, interval time.Duration, now time.Time) time.Time {
 	next := last.Add(wait)
+	if off := next.Sub(start) % interval; off > 0 {
+		next = next.Add(interval - off)
+	}
 	if late := now.Sub(next); late >= 0 {
 		next = next.Add((late/interval + 1) * interval)
 	}
@@ -41,7 +53,8 @@ func nextAfter(last time.Time, wait, interval time.Duration, now time.Time) time
 }
 
 // stagger is sensor i of n's first-read offset: spread evenly over
-// min(interval, 1s), so ten sensors on one bus do not all start at once.
+// min(interval, 1s), so ten sensors on one bus do not all open (chip ids,
+// calibration, first conversions) at once. Later reads share one grid.
 func stagger(i, n int, interval time.Duration) time.Duration {
 	if n <= 1 {
 		return 0

@@ -8,14 +8,21 @@
 // Each enabled sensor has its own goroutine and its own schedule on the
 // monotonic clock, so a wall-clock step when NTP syncs moves nothing. The
 // first read of sensor i of n comes i/n × min(interval, 1s) after Run
-// starts, so sensors sharing a bus do not all start at once. After that
-// an attempt is planned one interval after the previous planned time, not
-// after the previous read finished, so wake-up jitter does not accumulate
-// into drift; planned times already past (a slow read, a stalled machine)
-// are skipped, never run in a burst. SetInterval re-plans the next attempt
-// from the previous planned time with the new interval at once (now, if
-// that is already past). SetEnabled(false) closes the driver; true opens
-// it and reads at once.
+// starts, so sensors sharing a bus do not all open at once; it stands for
+// the first point of one grid, start + k×interval, anchored at Run's
+// start and shared by every sensor, on which later attempts are planned.
+// Sensors with equal intervals (or multiples) thus read at the same
+// instants, which costs one wake-up per tick rather than one per sensor
+// and gives the readings of one moment together (issue 10). An attempt is
+// planned from the previous planned time, not from when the read
+// finished, so wake-up jitter does not accumulate into drift; planned
+// times already past (a slow read, a stalled machine) are skipped, never
+// run in a burst. SetInterval re-plans the next attempt from the previous
+// planned time with the new interval at once (now, if that is already
+// past); SetEnabled(false) closes the driver, true opens it and reads at
+// once. Either way the sensor joins the grid at the first point a whole
+// interval later.
+// Health's NextAttempt is the planned time.
 //
 // # Deadlines and abandoned calls
 //
@@ -33,7 +40,8 @@
 // A failed attempt (open error, read error, timeout, or garbage: no
 // values, or a value that is NaN or ±Inf) gives no reading. After n
 // consecutive failures the next attempt waits interval × 2^(n-1), at most
-// MaxBackoff (5 min) but never less than the interval. After ReopenAfter
+// MaxBackoff (5 min) but never less than the interval, up to the next grid
+// point. After ReopenAfter
 // (3) consecutive read failures the driver is closed, so the next attempt
 // opens it again and the driver re-reads chip id and calibration.
 //

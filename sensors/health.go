@@ -20,6 +20,9 @@ type Health struct {
 	// LastReading is the time (the Clock's Now) of the last successful
 	// read, kept or suppressed by the deadband.
 	LastReading time.Time
+	// NextAttempt is when the next attempt is planned (monotonic, on the
+	// scheduler's grid); zero while the sensor is disabled.
+	NextAttempt time.Time
 	// Readings counts readings the sink accepted; Failures counts failed
 	// attempts; Suppressed counts readings the deadband dropped;
 	// SinkErrors counts readings the sink refused (lost, never retried).
@@ -75,6 +78,14 @@ func (s *Scheduler) disabled(sn *sensor) {
 	sn.mu.Lock()
 	sn.h.OK = false
 	sn.h.ConsecutiveFailures = 0
+	sn.h.NextAttempt = time.Time{}
+	sn.mu.Unlock()
+}
+
+// planned records the time of the next attempt for Health.
+func (sn *sensor) planned(next time.Time) {
+	sn.mu.Lock()
+	sn.h.NextAttempt = next
 	sn.mu.Unlock()
 }
 

@@ -11,8 +11,9 @@ import (
 // loop is one sensor's goroutine: it waits for the next planned attempt,
 // a settings change, the release of a device held by an abandoned call, or
 // the end of ctx. Attempts run on the loop itself, so one sensor never has
-// two at once, and other sensors never wait for it.
-func (s *Scheduler) loop(ctx context.Context, sn *sensor) {
+// two at once, and other sensors never wait for it. Attempts are planned
+// on the grid every sensor shares, anchored at start (see nextAfter).
+func (s *Scheduler) loop(ctx context.Context, sn *sensor, start time.Time) {
 	// Driver calls outlive ctx by up to their deadline: shutdown lets a
 	// read in progress finish rather than cutting the bus transaction.
 	opCtx := context.WithoutCancel(ctx)
@@ -24,8 +25,11 @@ func (s *Scheduler) loop(ctx context.Context, sn *sensor) {
 	// next is the planned time of the next attempt while enabled; last is
 	// the planned time of the previous one (zero before the first).
 	var next, last time.Time
+	// staggered is the first read's offset: that read stands for the
+	// grid's first point, so the second comes at start+interval.
+	var staggered time.Duration
 	if enabled {
-		next = time.Now().Add(sn.stagger)
+		next, staggered = start.Add(sn.stagger), sn.stagger
 	}
 	for {
 		var fire <-chan time.Time
@@ -36,6 +40,7 @@ func (s *Scheduler) loop(ctx context.Context, sn *sensor) {
 		case enabled:
 			timer.Reset(time.Until(next))
 			fire = timer.C
+			sn.planned(next)
 		}
 		select {
 		case <-ctx.Done():
@@ -49,7 +54,7 @@ func (s *Scheduler) loop(ctx context.Context, sn *sensor) {
 			now := time.Now()
 			switch {
 			case on && !enabled:
-				next, last = now, time.Time{}
+				next, last, staggered = now, time.Time{}, 0
 				sn.band.reset()
 				s.log.Info("sensor enabled", "sensor", sn.name)
 			case !on && enabled:
@@ -57,7 +62,7 @@ func (s *Scheduler) loop(ctx context.Context, sn *sensor) {
 				s.disabled(sn)
 				s.log.Info("sensor disabled", "sensor", sn.name)
 			case on && iv != interval && !last.IsZero():
-				next = last.Add(retryDelay(iv, sn.failures()))
+				next, staggered = last.Add(retryDelay(iv, sn.failures())), 0
 				if next.Before(now) {
 					next = now
 				}
@@ -68,8 +73,8 @@ func (s *Scheduler) loop(ctx context.Context, sn *sensor) {
 			interval, enabled = iv, on
 		case <-fire:
 			s.attempt(opCtx, sn)
-			last = next
-			next = nextAfter(last, retryDelay(interval, sn.failures()), interval, time.Now())
+			last, staggered = next.Add(-staggered), 0
+			next = nextAfter(start, last, retryDelay(interval, sn.failures()), interval, time.Now())
 		}
 	}
 }

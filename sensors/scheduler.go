@@ -162,6 +162,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return ErrRunTwice
 	}
 	s.beat()
+	start := time.Now()
 	var wg sync.WaitGroup
 	enabled := 0
 	for _, sn := range s.sensors {
@@ -171,7 +172,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.loop(ctx, sn)
+			s.loop(ctx, sn, start)
 		}()
 	}
 	s.log.Info("sensor scheduler started", "sensors", len(s.sensors), "enabled", enabled)

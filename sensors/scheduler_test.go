@@ -209,6 +209,62 @@ func TestFirstReadsAreStaggered(t *testing.T) {
 	}
 }
 
+// After their staggered first reads, sensors plan their attempts on one
+// grid: equal intervals at the same instant, multiples on shared points,
+// a sensor enabled later on the same grid. The planned times are exact,
+// so this holds however slow the machine.
+func TestSensorsShareOneGrid(t *testing.T) {
+	probes := map[string]*probe{"a": {}, "b": {}, "c": {}, "half": {}, "double": {}, "late": {}}
+	cfgs := []Config{
+		{Name: "a", Interval: time.Hour},
+		{Name: "b", Interval: time.Hour},
+		{Name: "c", Interval: time.Hour},
+		{Name: "half", Interval: 30 * time.Minute},
+		{Name: "double", Interval: 2 * time.Hour},
+		{Name: "late", Interval: time.Hour, Enabled: ptr(false)},
+	}
+	s := newTestScheduler(t, probes, cfgs, &sinkRec{}, nil)
+	running(t, s)
+	next := func(name string) time.Time { return s.byName[name].health().NextAttempt }
+	testkit.WaitFor(t, 60*time.Second, "every enabled sensor read once", func() bool {
+		for name, p := range probes {
+			if _, _, r := p.counts(); r == 0 && name != "late" {
+				return false
+			}
+		}
+		// A loop records its plan after the read; wait for that too.
+		return next("a").After(time.Now().Add(time.Minute)) && next("c").After(time.Now().Add(time.Minute))
+	})
+	tickAt := next("a")
+	for _, c := range []struct {
+		name string
+		want time.Time
+	}{
+		{"b", tickAt},
+		{"c", tickAt},
+		{"half", tickAt.Add(-30 * time.Minute)},
+		{"double", tickAt.Add(time.Hour)},
+	} {
+		testkit.WaitFor(t, 10*time.Second, c.name+" planned", func() bool { return !next(c.name).IsZero() })
+		if got := next(c.name); !got.Equal(c.want) {
+			t.Errorf("%s: next attempt %v from a's, want %v", c.name, got.Sub(tickAt), c.want.Sub(tickAt))
+		}
+	}
+	if !next("late").IsZero() {
+		t.Fatalf("a disabled sensor has a planned attempt: %v", next("late"))
+	}
+	if err := s.SetEnabled("late", true); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 10*time.Second, "the enabled sensor read and planned again", func() bool {
+		_, _, r := probes["late"].counts()
+		return r == 1 && next("late").After(time.Now().Add(time.Minute))
+	})
+	if d := next("late").Sub(tickAt); d%time.Hour != 0 {
+		t.Fatalf("the sensor enabled later plans %v from the others' tick, not on their grid", d)
+	}
+}
+
 func TestSetIntervalShorterTakesEffectAtOnce(t *testing.T) {
 	p := &probe{}
 	rec := &sinkRec{}
