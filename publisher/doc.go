@@ -147,7 +147,10 @@
 //   - max_publish_rate is a token bucket over messages (telemetry, status
 //     and Session publishes together) with a burst of a tenth of a second,
 //     so no one-second window exceeds the rate by more than 10% (AWS IoT
-//     allows 100 publishes/s per connection).
+//     allows 100 publishes/s per connection). A bucket that runs dry
+//     refills completely before it gives again: at the rate, messages go
+//     in bursts every tenth of a second, one wake-up per burst rather
+//     than per message (ratelimit.go).
 //
 // # Status and Last Will
 //

@@ -44,6 +44,31 @@ func TestLimiterBoundsEveryWindow(t *testing.T) {
 	}
 }
 
+// A sender that always has a message ready, at the rate: after the bucket
+// runs dry it waits for a full bucket and sends a burst, so the process
+// wakes once per burst (rate/burst times a second), not once per message.
+func TestLimiterSendsInBurstsAtTheRate(t *testing.T) {
+	clk := &fakeMono{}
+	l := newLimiter(100, clk.now)
+	bursts := map[time.Duration]int{}
+	for sent := 0; sent < 2000; {
+		if d := l.take(); d > 0 {
+			clk.t += d
+			continue
+		}
+		bursts[clk.t]++
+		sent++
+	}
+	if len(bursts) != 200 {
+		t.Fatalf("2000 messages at 100/s went at %d instants, want 200 bursts of 10", len(bursts))
+	}
+	for at, n := range bursts {
+		if n != 10 {
+			t.Fatalf("%d messages at %v, want bursts of 10", n, at)
+		}
+	}
+}
+
 func TestLimiterBurstAfterIdle(t *testing.T) {
 	clk := &fakeMono{}
 	l := newLimiter(100, clk.now)
