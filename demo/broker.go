@@ -14,15 +14,11 @@ import (
 	"github.com/kitd-dev/kitd/internal/pki"
 )
 
-// haveBroker says this build has the embedded broker (see broker_none.go).
-const haveBroker = true
-
 // broker is the embedded MQTT broker (mochi) on a loopback port, serving
 // mutual TLS with the demo's throwaway CA. It is the only file of kitd
-// that imports mochi: a build with -tags kitd_nodemo (the release
-// binaries, `make cross`) links none of it, so `kitd run` carries none of
-// its code or its package initialisation (its packets package allocates
-// 370 KB of tables at start).
+// that imports mochi; a build with -tags kitd_nodemo (the release
+// binaries, `make cross`) links none of it, nor the rest of the demo
+// (mochi's packets package alone allocates 370 KB of tables at start).
 type broker struct {
 	srv  *mqtt.Server
 	addr string

@@ -1,3 +1,5 @@
+//go:build !kitd_nodemo
+
 package demo
 
 import (
