@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/ident"
 )
 
 // Rule is one entry of the config file's alerts list.
@@ -40,7 +41,8 @@ var Quantities = []string{
 	"voltage", "current", "power", "pm1", "pm2_5", "pm10",
 }
 
-var ruleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// validName is a rule name's form, the same as a sensor's.
+func validName(s string) bool { return ident.Valid(s, 1, 64, ident.Alnum, ident.Alnum+"_.-") }
 
 // threshold is the rule's threshold and direction.
 func (r Rule) threshold() (v float64, above bool) {
@@ -69,7 +71,7 @@ func (c Config) Validate(sensors []string) error {
 		switch {
 		case r.Name == "":
 			bad("name", "must not be empty")
-		case !ruleName.MatchString(r.Name):
+		case !validName(r.Name):
 			bad("name", "%q: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", r.Name)
 		default:
 			if j, dup := seen[r.Name]; dup {

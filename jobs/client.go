@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/ident"
 )
 
 // Defaults of the client's timings.
@@ -39,9 +40,9 @@ const (
 	detailAttempt = "attempt"
 )
 
-// jobIDPattern is AWS's jobId form; an id that does not match could not
-// be put in a topic safely.
-var jobIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+// validJobID is AWS's jobId form; an id that does not match could not be
+// put in a topic safely.
+func validJobID(s string) bool { return ident.Valid(s, 1, 64, "", ident.Alnum+"_-") }
 
 // Client runs AWS IoT Jobs executions for one thing, one at a time, in
 // the service's order, on the publisher's connections. See the package
@@ -261,7 +262,7 @@ func (c *Client) park(ex *JobExecution) {
 // false means try again later.
 func (ss *session) run(ctx context.Context, ex *JobExecution) bool {
 	c := ss.c
-	if !jobIDPattern.MatchString(ex.JobID) {
+	if !validJobID(ex.JobID) {
 		c.log.Error("jobs: the service sent a job id that is not one; ignored", "job_id", ex.JobID)
 		c.park(ex)
 		return true

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/ident"
 )
 
 // Config is the provisioning section of the config file. Provisioning is
@@ -59,8 +61,9 @@ func (c Config) params() map[string]string {
 	return c.Parameters
 }
 
-// templateName is what AWS IoT accepts as a provisioning template name.
-var templateName = regexp.MustCompile(`^[0-9A-Za-z_-]{1,36}$`)
+// validTemplateName is what AWS IoT accepts as a provisioning template
+// name.
+func validTemplateName(s string) bool { return ident.Valid(s, 1, 36, "", ident.Alnum+"_-") }
 
 // placeholder matches {name} in a parameter value.
 var placeholder = regexp.MustCompile(`\{[^{}]*\}`)
@@ -76,7 +79,7 @@ func (c Config) Validate() error {
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if !templateName.MatchString(c.Template) {
+	if !validTemplateName(c.Template) {
 		fail("template", "%q: want 1-36 letters, digits, '-' or '_' (an AWS IoT provisioning template name)", c.Template)
 	}
 	if c.ClaimCertFile == "" {

@@ -2,8 +2,9 @@ package publisher
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/kitd-dev/kitd/internal/ident"
 )
 
 // AWS IoT Basic Ingest: a message published to $aws/rules/RULE/REST goes
@@ -17,8 +18,8 @@ import (
 // basicIngestPrefix starts a Basic Ingest topic.
 const basicIngestPrefix = "$aws/rules/"
 
-// ruleName is AWS IoT's rule name form.
-var ruleName = regexp.MustCompile(`^[a-zA-Z0-9_]{1,128}$`)
+// validRuleName is AWS IoT's rule name form.
+func validRuleName(s string) bool { return ident.Valid(s, 1, 128, "", ident.Alnum+"_") }
 
 // maxIngestSlashes: AWS allows at most 7 slashes in a topic beyond the
 // three of the $aws/rules/RULE/ prefix.
@@ -36,7 +37,7 @@ func validateBasicIngest(topic string) error {
 		return fmt.Errorf("%q: $aws/ topics are AWS IoT's own; the only one for telemetry is Basic Ingest, $aws/rules/RULE_NAME/kits/{device}/telemetry", topic)
 	}
 	rule, rest, _ := strings.Cut(strings.TrimPrefix(topic, basicIngestPrefix), "/")
-	if !ruleName.MatchString(rule) {
+	if !validRuleName(rule) {
 		return fmt.Errorf("%q: %q is not an AWS IoT rule name (letters, digits and _, at most 128): Basic Ingest topics are $aws/rules/RULE_NAME/TOPIC", topic, rule)
 	}
 	if rest == "" {

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"sort"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/ident"
 )
 
 // Config is one entry of the config file's sensors list.
@@ -51,7 +52,9 @@ func (c Config) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 // DefaultMaxSilence applies when a deadband is set without max_silence.
 const DefaultMaxSilence = 15 * time.Minute
 
-var sensorName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// validName is a sensor name's form: it becomes a shadow key and a wire
+// field, so no spaces, slashes or dollars.
+func validName(s string) bool { return ident.Valid(s, 1, 64, ident.Alnum, ident.Alnum+"_.-") }
 
 // ValidateConfigs checks the sensors list against the registry: names,
 // intervals, drivers and each driver's options, and that no two sensors
@@ -78,7 +81,7 @@ func ValidateConfigs(reg *Registry, cfgs []Config) error {
 		switch {
 		case c.Name == "":
 			fail("name", "required")
-		case !sensorName.MatchString(c.Name):
+		case !validName(c.Name):
 			fail("name", "%q: use letters, digits, '-', '_' or '.', at most 64", c.Name)
 		default:
 			if j, dup := seen[c.Name]; dup {

@@ -3,8 +3,9 @@ package shadow
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
+
+	"github.com/kitd-dev/kitd/internal/ident"
 )
 
 // Config is the shadow section of the config file.
@@ -32,9 +33,9 @@ type Config struct {
 // update rate, whatever the config says.
 const minReportFloor = time.Second
 
-// shadowName is AWS's rule for a named shadow: it becomes a topic level, so
-// '/', '+', '#' and '$' must never reach it.
-var shadowName = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,64}$`)
+// validShadowName is AWS's rule for a named shadow: it becomes a topic
+// level, so '/', '+', '#' and '$' must never reach it.
+func validShadowName(s string) bool { return ident.Valid(s, 1, 64, "", ident.Alnum+":_-") }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
@@ -50,7 +51,7 @@ func DefaultConfig() Config {
 // key relative to the shadow section.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Name != "" && !shadowName.MatchString(c.Name) {
+	if c.Name != "" && !validShadowName(c.Name) {
 		errs = append(errs, fmt.Errorf("name: %q: use 1 to 64 letters, digits, ':', '_' or '-'", c.Name))
 	}
 	if c.Enabled && c.StateFile == "" {

@@ -7,20 +7,23 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kitd-dev/kitd/internal/ident"
 )
 
 // DefaultDir is where the kernel lists 1-Wire devices.
 const DefaultDir = "/sys/bus/w1/devices"
 
-var (
-	anyID  = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{12}$`)
-	tempID = regexp.MustCompile(`^(10|22|28|3b|42)-[0-9a-f]{12}$`)
-)
+// validID is the kernel's name for a 1-Wire device: the family code and
+// the serial number in lower-case hex, e.g. 28-0316a2795aff.
+func validID(id string) bool {
+	return len(id) == 15 && id[2] == '-' &&
+		ident.Valid(id[:2], 2, 2, "", ident.LowerHex) && ident.Valid(id[3:], 12, 12, "", ident.LowerHex)
+}
 
 // families names the 1-Wire family codes the kernel's w1_therm driver
 // reads as thermometers.
@@ -34,7 +37,7 @@ var families = map[string]string{
 
 // IsThermometerID reports whether id names a thermometer the kernel can
 // read, e.g. 28-0316a2795aff (lower case, as the kernel writes it).
-func IsThermometerID(id string) bool { return tempID.MatchString(id) }
+func IsThermometerID(id string) bool { return validID(id) && families[id[:2]] != "" }
 
 // Device is one entry of the kernel's device list.
 type Device struct {
@@ -55,7 +58,7 @@ func List(dir string) ([]Device, error) {
 	}
 	var out []Device
 	for _, e := range ents {
-		if !anyID.MatchString(e.Name()) {
+		if !validID(e.Name()) {
 			continue
 		}
 		out = append(out, Device{ID: e.Name(), Chip: families[e.Name()[:2]]})
