@@ -380,7 +380,7 @@ func TestConfigCheckConflicts(t *testing.T) {
 	}
 }
 
-// TestRuntimeDefaults: `kitd run` takes one P and GOGC=50 unless the
+// TestRuntimeDefaults: `kitd run` takes one P and GOGC=25 unless the
 // environment names its own; the test puts the process's settings back.
 func TestRuntimeDefaults(t *testing.T) {
 	procs, gc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100)
@@ -392,7 +392,7 @@ func TestRuntimeDefaults(t *testing.T) {
 		environ       []string
 		procs, gcWant int
 	}{
-		{nil, 1, 50},
+		{nil, 1, 25},
 		{[]string{"GOMAXPROCS=3", "GOGC=100"}, 3, 100},
 	} {
 		runtime.GOMAXPROCS(3)
