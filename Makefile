@@ -23,8 +23,8 @@ TAG     := $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null | s
 VERSION ?= $(or $(TAG),0.0.0-dev+$(COMMIT))
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
-# The binaries kits run (make cross, make package) leave out `kitd demo`'s
-# embedded broker (demo/broker_none.go): a linked package's start-up and
+# The binaries kits run (make cross, make package) leave out `kitd demo`
+# (demo/demo_none.go: its broker, emulators, PKI): a linked package's start-up and
 # pages are paid by every `kitd run` (README, Measurements). `make build`
 # and `go run ./cmd/kitd` keep it, for the demo.
 RELEASE_TAGS := kitd_nodemo

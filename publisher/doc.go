@@ -150,7 +150,8 @@
 //     allows 100 publishes/s per connection). A bucket that runs dry
 //     refills completely before it gives again: at the rate, messages go
 //     in bursts every tenth of a second, one wake-up per burst rather
-//     than per message (ratelimit.go).
+//     than per message (ratelimit.go). A shadow or jobs message that comes
+//     while the bucket refills waits for it, up to a tenth of a second.
 //
 // # Status and Last Will
 //

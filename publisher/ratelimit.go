@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -59,7 +60,8 @@ func (l *limiter) take() time.Duration {
 		return 0
 	}
 	l.refilling = true
-	wait := time.Duration((l.burst - l.tokens) / l.rate * float64(time.Second))
+	// Rounded up, so the wait is never a nanosecond short of a full bucket.
+	wait := time.Duration(math.Ceil((l.burst - l.tokens) / l.rate * float64(time.Second)))
 	return max(wait, time.Microsecond)
 }
 

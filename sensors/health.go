@@ -20,8 +20,11 @@ type Health struct {
 	// LastReading is the time (the Clock's Now) of the last successful
 	// read, kept or suppressed by the deadband.
 	LastReading time.Time
-	// NextAttempt is when the next attempt is planned (monotonic, on the
-	// scheduler's grid); zero while the sensor is disabled.
+	// NextAttempt is when the next attempt is planned (with the monotonic
+	// reading): on the scheduler's grid, except a staggered first read and
+	// the read at once after an enable or an interval change; zero while
+	// the sensor is disabled. While an abandoned call holds the device it
+	// is the attempt that waits for the device.
 	NextAttempt time.Time
 	// Readings counts readings the sink accepted; Failures counts failed
 	// attempts; Suppressed counts readings the deadband dropped;

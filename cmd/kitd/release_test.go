@@ -12,10 +12,11 @@ import (
 // RELEASE_TAGS).
 const releaseTags = "kitd_nodemo"
 
-// The release binary links none of the demo's broker: DESIGN.md says it
-// must cost `kitd run` nothing, and a linked package's initialisation and
-// pages are paid by every process of the binary.
-func TestReleaseBuildLinksNoDemoBroker(t *testing.T) {
+// The release binary links none of the demo (its broker, emulators and PKI
+// helper): DESIGN.md says it must cost `kitd run` nothing, and a linked
+// package's initialisation and pages are paid by every process of the
+// binary.
+func TestReleaseBuildLinksNoDemo(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-tags", releaseTags, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
@@ -24,9 +25,18 @@ func TestReleaseBuildLinksNoDemoBroker(t *testing.T) {
 	if len(deps) < 50 {
 		t.Fatalf("go list -deps gave %d packages: %q", len(deps), out)
 	}
+	demoOnly := []string{
+		"github.com/mochi-mqtt/",
+		"github.com/kitd-dev/kitd/internal/jobsemu",
+		"github.com/kitd-dev/kitd/internal/provemu",
+		"github.com/kitd-dev/kitd/internal/shadowemu",
+		"github.com/kitd-dev/kitd/internal/pki",
+	}
 	for _, p := range deps {
-		if strings.HasPrefix(p, "github.com/mochi-mqtt/") {
-			t.Errorf("the release build links %s", p)
+		for _, d := range demoOnly {
+			if strings.HasPrefix(p, d) {
+				t.Errorf("the release build links %s", p)
+			}
 		}
 	}
 	// The default build (go run ./cmd/kitd demo from a clone) has it.

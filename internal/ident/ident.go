@@ -4,7 +4,7 @@
 //
 // A regexp would say each in one line, but a bounded repetition such as
 // {1,128} compiles to an instruction per repetition, and as a package
-// variable it stays on the heap for the life of the process: seven of them
+// variable it stays on the heap for the life of the process: eight of them
 // were 400 KB of `kitd run`'s live heap, half of it (issue 10).
 package ident
 
