@@ -2,9 +2,11 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,6 +181,39 @@ func TestEmptyAndNonYAMLFiles(t *testing.T) {
 	}
 	if _, err := Load("/nonexistent/kitd.yaml", nil); err == nil || !strings.Contains(err.Error(), "/nonexistent/kitd.yaml") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// The config file is read like the files it names: a FIFO is refused at
+// once instead of blocking kitd for ever, /dev/zero instead of filling
+// memory, a file over 1 MiB by its size; each error names the file.
+func TestLoadRefusesFilesThatAreNotConfigs(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "kitd.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), 1<<17), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{fifo, fifo + " is a named pipe (FIFO), not a regular file"},
+		{"/dev/zero", "/dev/zero is a character device"},
+		{big, big},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Load(c.path, nil)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !errors.Is(err, ErrFile) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Load(%s) = %v, want an ErrFile naming %q", c.path, err, c.want)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("Load(%s) still blocked after a minute", c.path)
+		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/kitd-dev/kitd/internal/safefile"
 	"github.com/kitd-dev/kitd/sensors"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -22,6 +22,9 @@ import (
 // EnvPrefix starts every environment override: KITD_MQTT_BROKER sets
 // mqtt.broker.
 const EnvPrefix = "KITD_"
+
+// maxFileBytes bounds the config file: a kit's is a few KiB.
+const maxFileBytes = 1 << 20
 
 // Load reads path over the defaults, then applies environment overrides
 // from environ (os.Environ() in production; tests pass their own).
@@ -84,9 +87,11 @@ func mentions(errs []error, field string) bool {
 }
 
 func readFile(path string, environ []string) (*Config, []error, error) {
-	data, err := os.ReadFile(path)
+	// Like the files it names: a FIFO would block `kitd run` and `config
+	// check` for ever, /dev/zero would fill memory.
+	data, err := safefile.Read(path, safefile.Rules{Max: maxFileBytes})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w %s: %w", ErrFile, path, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrFile, err)
 	}
 	cfg, form, err := parse(path, data, environ)
 	if err != nil {
