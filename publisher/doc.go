@@ -162,7 +162,9 @@
 // what the buffer holds for most of shutdown_timeout, publishes the
 // connected:false payload itself (a DISCONNECT makes the broker discard the
 // Will), disconnects, waits for the OnConnect hooks, and returns nil, all
-// within shutdown_timeout. The payloads are shaped like shadow updates so
+// within shutdown_timeout, counted from the stop. A stop that comes while
+// connected:true awaits its PUBACK waits a tenth of the budget for it, then
+// flushes as any other. The payloads are shaped like shadow updates so
 // an AWS IoT rule can republish them to the shadow (AWS ignores a Will on
 // $aws/ topics, so status_topic may not be one).
 //

@@ -127,7 +127,10 @@ type drainer struct {
 // backlog below that point is sent when the live cursor is empty. Fresh
 // readings thus wait at most for the in-flight window, never behind the
 // backlog, and consumers order by seq.
-func (p *Publisher) drain(ctx context.Context, c *conn) error {
+//
+// The flush after a stop is timed from stoppedAt when it says (nil: from
+// when the drainer sees the stop).
+func (p *Publisher) drain(ctx context.Context, c *conn, stoppedAt func() *time.Time) error {
 	liveFrom := p.buf.NextSeq()
 	d := &drainer{
 		p:       p,
@@ -144,10 +147,10 @@ func (p *Publisher) drain(ctx context.Context, c *conn) error {
 		d.reapAll()
 		d.stopLinger()
 	}()
-	return d.run(ctx)
+	return d.run(ctx, stoppedAt)
 }
 
-func (d *drainer) run(ctx context.Context) error {
+func (d *drainer) run(ctx context.Context, stoppedAt func() *time.Time) error {
 	p, c := d.p, d.c
 	ackTimeout := p.cfg.ackTimeout()
 	tick := time.NewTicker(min(p.opt.tick, ackTimeout/2))
@@ -188,7 +191,11 @@ func (d *drainer) run(ctx context.Context) error {
 				flushing, stopping = true, nil
 				d.flushing = true
 				budget := p.cfg.ShutdownTimeout
-				stopSending, flushEnd = now.Add(budget*6/10), now.Add(budget*8/10)
+				from := now
+				if t := stoppedAt(); t != nil && t.Before(now) {
+					from = *t
+				}
+				stopSending, flushEnd = from.Add(budget*6/10), from.Add(budget*8/10)
 			default:
 			}
 		}

@@ -14,7 +14,10 @@ import (
 	"github.com/kitd-dev/kitd/internal/testkit"
 )
 
-const telemetryTopic = "kits/" + kit + "/telemetry"
+const (
+	telemetryTopic = "kits/" + kit + "/telemetry"
+	statusTopic    = "kits/" + kit + "/status"
+)
 
 // The broker goes away for 30 s (5 s under -short) while the kit keeps
 // sampling. The publisher reaches the broker through a proxy that refuses
@@ -386,6 +389,48 @@ func TestALPNAndSNI(t *testing.T) {
 			t.Fatalf("offers TLS version %x below 1.2", v)
 		}
 	}
+}
+
+// A stop that comes while the broker's PUBACK of connected:true is on its
+// way still flushes what the buffer holds, within the shutdown budget:
+// the kit is connected (it once went straight to goodbye, leaving the
+// readings for the next start).
+func TestStopWhileOnlineStatusUnackedStillFlushes(t *testing.T) {
+	b := startBroker(t)
+	buf := openBuffer(t)
+	obs := observeMosquitto(t, b, buf.Epoch())
+	px := newMQTTProxy(t, b)
+	px.holdAcksOf = statusTopic
+	px.releaseAcks = make(chan struct{})
+	cfg := brokerConfig(b)
+	cfg.Broker = px.url()
+	// The PUBACK has a tenth of this after the stop: 2 s, for a loaded
+	// machine's proxy to pass it on.
+	cfg.ShutdownTimeout = 20 * time.Second
+	seqs := appendReadings(t, buf, "air", 20)
+	r := startPublisher(t, cfg, buf, testOptions())
+	said := func(prefix string) bool {
+		for _, st := range obs.status {
+			if strings.HasPrefix(st, prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	obs.waitFor(t, 10*time.Second, "connected:true at the broker", func() bool { return said(`{"state":{"reported":{"connected":true}}`) })
+	// Its PUBACK is held: the publisher is still waiting for it. Stop,
+	// then let the PUBACK through.
+	start := time.Now()
+	r.cancel()
+	close(px.releaseAcks)
+	r.stop(t)
+	if d := time.Since(start); d > cfg.ShutdownTimeout {
+		t.Errorf("shutdown took %v, over shutdown_timeout %v", d, cfg.ShutdownTimeout)
+	}
+	// The goodbye follows the flush; once the observer has it, it has
+	// what the flush sent.
+	obs.waitFor(t, 10*time.Second, "connected:false", func() bool { return said(`{"state":{"reported":{"connected":false}}}`) })
+	obs.check(t, seqs)
 }
 
 // The Last Will says offline when the connection dies under the kit; a

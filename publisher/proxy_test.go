@@ -49,6 +49,10 @@ type proxy struct {
 	// first dropAcksConns connections.
 	dropAcksOf    string
 	dropAcksConns atomic.Int64
+	// holdAcksOf holds the PUBACKs of PUBLISHes to this topic until
+	// releaseAcks is closed.
+	holdAcksOf  string
+	releaseAcks chan struct{}
 
 	accepts atomic.Int64
 	cuts    atomic.Int64
@@ -248,6 +252,9 @@ func (p *proxy) handle(client net.Conn, n int64) {
 		}
 		if dropAcks && ackOf != "" && ackOf == p.dropAcksOf {
 			continue
+		}
+		if ackOf != "" && ackOf == p.holdAcksOf {
+			<-p.releaseAcks
 		}
 		if _, err := tc.Write(pkt); err != nil {
 			up.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -125,11 +126,22 @@ func (p *Publisher) serve(ctx context.Context, c *conn) (deadline time.Time, los
 	defer p.session.Store(nil)
 	p.log.Info("connected", "broker", p.cfg.Broker, "client_id", p.device)
 
-	err := s.Publish(ctx, p.statusTopic, onlinePayload(p.clk.Now()), p.cfg.StatusRetain)
+	// The shutdown budget counts from the stop itself, wherever it finds
+	// the session.
+	var stoppedAt atomic.Pointer[time.Time]
+	defer context.AfterFunc(ctx, func() { t := time.Now(); stoppedAt.Store(&t) })()
+	// A stop while the broker acknowledges connected:true must not skip
+	// the flush: the kit is connected, and what the buffer holds goes out
+	// as at any other stop. The PUBACK gets a tenth of the budget after
+	// the stop (it normally takes milliseconds).
+	octx, ocancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer ocancel()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.ShutdownTimeout/10, ocancel) })()
+	err := s.Publish(octx, p.statusTopic, onlinePayload(p.clk.Now()), p.cfg.StatusRetain)
 	switch {
 	case err == nil:
 		p.startHooks(sctx, s)
-		err = p.drain(ctx, c)
+		err = p.drain(ctx, c, stoppedAt.Load)
 	case ctx.Err() != nil:
 		err = errStopping
 	}
