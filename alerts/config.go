@@ -41,9 +41,6 @@ var Quantities = []string{
 	"voltage", "current", "power", "pm1", "pm2_5", "pm10",
 }
 
-// validName is a rule name's form, the same as a sensor's.
-func validName(s string) bool { return ident.Valid(s, 1, 64, ident.Alnum, ident.Alnum+"_.-") }
-
 // threshold is the rule's threshold and direction.
 func (r Rule) threshold() (v float64, above bool) {
 	if r.Above != nil {
@@ -71,7 +68,7 @@ func (c Config) Validate(sensors []string) error {
 		switch {
 		case r.Name == "":
 			bad("name", "must not be empty")
-		case !validName(r.Name):
+		case !ident.Name(r.Name):
 			bad("name", "%q: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", r.Name)
 		default:
 			if j, dup := seen[r.Name]; dup {

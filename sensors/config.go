@@ -52,10 +52,6 @@ func (c Config) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 // DefaultMaxSilence applies when a deadband is set without max_silence.
 const DefaultMaxSilence = 15 * time.Minute
 
-// validName is a sensor name's form: it becomes a shadow key and a wire
-// field, so no spaces, slashes or dollars.
-func validName(s string) bool { return ident.Valid(s, 1, 64, ident.Alnum, ident.Alnum+"_.-") }
-
 // ValidateConfigs checks the sensors list against the registry: names,
 // intervals, drivers and each driver's options, and that no two sensors
 // claim hardware that conflicts (see Claim), enabled or not: a shadow
@@ -81,7 +77,7 @@ func ValidateConfigs(reg *Registry, cfgs []Config) error {
 		switch {
 		case c.Name == "":
 			fail("name", "required")
-		case !validName(c.Name):
+		case !ident.Name(c.Name):
 			fail("name", "%q: use letters, digits, '-', '_' or '.', at most 64", c.Name)
 		default:
 			if j, dup := seen[c.Name]; dup {

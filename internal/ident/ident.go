@@ -33,3 +33,7 @@ func Valid(s string, min, max int, first, set string) bool {
 	}
 	return true
 }
+
+// Name is the form of a name in the config (a sensor's, an alert's): it
+// becomes a shadow key and a wire field, so no spaces, slashes or dollars.
+func Name(s string) bool { return Valid(s, 1, 64, Alnum, Alnum+"_.-") }

@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// nameRegexp is what sensor and alert names were checked by.
+const nameRegexp = `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`
+
 // Valid agrees with the regexps it replaced, on the edges of each.
 func TestValidMatchesTheRegexpsItReplaced(t *testing.T) {
 	for _, c := range []struct {
@@ -15,7 +18,7 @@ func TestValidMatchesTheRegexpsItReplaced(t *testing.T) {
 	}{
 		{`^[a-zA-Z0-9_]{1,128}$`, 1, 128, "", Alnum + "_"},
 		{`^[A-Za-z0-9:_-]{1,64}$`, 1, 64, "", Alnum + ":_-"},
-		{`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`, 1, 64, Alnum, Alnum + "_.-"},
+		{nameRegexp, 1, 64, Alnum, Alnum + "_.-"},
 		{`^[a-zA-Z0-9_-]{1,64}$`, 1, 64, "", Alnum + "_-"},
 		{`^[0-9A-Za-z_-]{1,36}$`, 1, 36, "", Alnum + "_-"},
 		{`^[0-9a-f]{12}$`, 12, 12, "", LowerHex},
@@ -30,6 +33,11 @@ func TestValidMatchesTheRegexpsItReplaced(t *testing.T) {
 		for _, s := range inputs {
 			if got, want := Valid(s, c.min, c.max, c.first, c.set), re.MatchString(s); got != want {
 				t.Errorf("%s: Valid(%q) = %v, the regexp says %v", c.re, s, got, want)
+			}
+			if c.re == nameRegexp {
+				if got, want := Name(s), re.MatchString(s); got != want {
+					t.Errorf("Name(%q) = %v, the regexp says %v", s, got, want)
+				}
 			}
 		}
 	}
