@@ -208,25 +208,11 @@ func (b *Broker) ObserverOptions(clientID string) (*mqtt.ClientOptions, error) {
 }
 
 func (b *Broker) probe() error {
-	c, err := net.DialTimeout("tcp", b.Addr(), time.Second)
-	if err != nil {
-		return err
-	}
-	c.Close()
 	o, err := b.ObserverOptions(fmt.Sprintf("probe-%d", time.Now().UnixNano()))
 	if err != nil {
 		return err
 	}
-	cl := mqtt.NewClient(o)
-	tok := cl.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
-		return errors.New("CONNACK timed out")
-	}
-	if err := tok.Error(); err != nil {
-		return err
-	}
-	cl.Disconnect(0)
-	return nil
+	return testkit.ProbeMQTT(b.Addr(), o)
 }
 
 // Stop kills the server (SIGKILL: an outage). Safe to call twice.

@@ -238,11 +238,6 @@ func (b *Broker) Restart() error {
 
 // probe connects as the observer.
 func (b *Broker) probe() error {
-	c, err := net.DialTimeout("tcp", b.Addr(), time.Second)
-	if err != nil {
-		return err
-	}
-	c.Close()
 	tlsCfg, err := b.CA.ClientTLS(b.observer)
 	if err != nil {
 		return err
@@ -250,16 +245,7 @@ func (b *Broker) probe() error {
 	o := mqtt.NewClientOptions().AddBroker(b.URL).SetClientID(fmt.Sprintf("probe-%d", time.Now().UnixNano())).
 		SetTLSConfig(tlsCfg).SetAutoReconnect(false).SetConnectRetry(false).SetProtocolVersion(4).
 		SetConnectTimeout(5 * time.Second)
-	cl := mqtt.NewClient(o)
-	tok := cl.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
-		return errors.New("CONNACK timed out")
-	}
-	if err := tok.Error(); err != nil {
-		return err
-	}
-	cl.Disconnect(0)
-	return nil
+	return testkit.ProbeMQTT(b.Addr(), o)
 }
 
 // Stop kills the node (SIGKILL to its process group: an outage, not a
